@@ -1,0 +1,37 @@
+"""The MQTT contract shared by edge and dashboard: topics, versioned payloads, broker configuration.
+
+This package is the *only* thing edge/ and dashboard/ have in common.
+"""
+
+from broker.payloads import (
+    SCHEMA_VERSION,
+    CameraHealth,
+    EventMessage,
+    EventPhase,
+    EvidenceRef,
+    HeartbeatMessage,
+    ModelRollout,
+    NodeStatus,
+    Rule,
+    Severity,
+    StateMessage,
+    StatusMessage,
+)
+from broker.topics import Topic, TopicKind
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CameraHealth",
+    "EventMessage",
+    "EventPhase",
+    "EvidenceRef",
+    "HeartbeatMessage",
+    "ModelRollout",
+    "NodeStatus",
+    "Rule",
+    "Severity",
+    "StateMessage",
+    "StatusMessage",
+    "Topic",
+    "TopicKind",
+]

@@ -1,0 +1,136 @@
+"""``counterwatch broker ...``"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from broker.credentials import Registry, Role
+from broker.mosquitto import BrokerConfig, MosquittoProcess, TlsFiles, mosquitto_binary, write_files
+from broker.settings import BrokerSettings
+from counterwatch.config import load_settings
+
+log = logging.getLogger("counterwatch.broker")
+
+
+def broker_config(settings: BrokerSettings) -> BrokerConfig:
+    tls = None
+    if settings.tls_cafile and settings.tls_certfile and settings.tls_keyfile:
+        tls = TlsFiles(settings.tls_cafile, settings.tls_certfile, settings.tls_keyfile)
+    return BrokerConfig(
+        data_dir=settings.data_dir.resolve(),
+        host=settings.host,
+        port=settings.port,
+        max_queued_messages=settings.max_queued_messages,
+        tls=tls,
+        tls_port=settings.tls_port,
+    )
+
+
+def _settings(args: argparse.Namespace) -> BrokerSettings:
+    return load_settings(BrokerSettings, args.config, data_dir=args.data_dir, port=getattr(args, "port", None))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    cfg = broker_config(settings)
+    registry = Registry.load(cfg.registry_file)
+    write_files(cfg, registry)
+    engine = settings.engine
+    if engine == "auto":
+        engine = "mosquitto" if mosquitto_binary() else "embedded"
+    log.info("broker engine=%s listening on %s:%d (data %s)", engine, cfg.host, cfg.port, cfg.data_dir)
+    if engine == "embedded":
+        from broker.embedded import serve_embedded
+
+        serve_embedded(cfg)
+        return 0
+    proc = MosquittoProcess(cfg, log_path=cfg.data_dir / "mosquitto.log").start()
+    stop = False
+
+    def _stop(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    # Re-render and reload when the registry changes (device added or rotated): no restart, no downtime.
+    mtime = cfg.registry_file.stat().st_mtime if cfg.registry_file.exists() else 0.0
+    while not stop and proc.running:
+        time.sleep(1.0)
+        current = cfg.registry_file.stat().st_mtime if cfg.registry_file.exists() else 0.0
+        if current != mtime:
+            mtime = current
+            write_files(cfg, Registry.load(cfg.registry_file))
+            proc.reload()
+            log.info("identities changed: password and ACL files reloaded")
+    proc.stop()
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    cfg = broker_config(_settings(args))
+    registry = Registry.load(cfg.registry_file)
+    password = registry.add(args.username, Role(args.role), site=args.site, password=args.password)
+    registry.save(cfg.registry_file)
+    write_files(cfg, registry)
+    print(json.dumps({"username": args.username, "role": args.role, "site": args.site, "password": password}))
+    return 0
+
+
+def cmd_rotate(args: argparse.Namespace) -> int:
+    cfg = broker_config(_settings(args))
+    registry = Registry.load(cfg.registry_file)
+    if args.username not in registry.identities:
+        print(f"unknown identity {args.username!r}", file=sys.stderr)
+        return 2
+    if args.finish:
+        registry.finish_rotation(args.username)
+        password = None
+    else:
+        password = registry.rotate(args.username)
+    registry.save(cfg.registry_file)
+    write_files(cfg, registry)
+    print(json.dumps({"username": args.username, "password": password}))
+    return 0
+
+
+def cmd_export_schemas(args: argparse.Namespace) -> int:
+    from broker.schemas import write_schemas
+
+    for path in write_schemas(Path(args.out) if args.out else None):
+        print(path)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser("broker", help="MQTT broker: serve, identities, schemas")
+    parser.add_argument("--config", help="YAML settings file (else $CW_CONFIG)")
+    parser.add_argument("--data-dir", type=Path, help="broker state directory")
+    cmds = parser.add_subparsers(dest="broker_command", required=True)
+
+    serve = cmds.add_parser("serve", help="run Mosquitto with the project's config (embedded amqtt if absent)")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=cmd_serve)
+
+    add = cmds.add_parser("add-identity", help="create or replace a device/dashboard identity")
+    add.add_argument("username")
+    add.add_argument("--role", choices=[r.value for r in Role], default=Role.DEVICE.value)
+    add.add_argument("--site")
+    add.add_argument("--password", help="default: a random one, printed once")
+    add.set_defaults(handler=cmd_add)
+
+    rotate = cmds.add_parser("rotate", help="rotate an identity's password (old one valid until --finish)")
+    rotate.add_argument("username")
+    rotate.add_argument("--finish", action="store_true")
+    rotate.set_defaults(handler=cmd_rotate)
+
+    schemas = cmds.add_parser("export-schemas", help="write JSON Schema files of every payload")
+    schemas.add_argument("--out")
+    schemas.set_defaults(handler=cmd_export_schemas)

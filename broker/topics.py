@@ -1,0 +1,111 @@
+"""Topic scheme.
+
+Every topic starts with ``cw/v1/{site}/{device}``: the device (one edge node, one MQTT identity) sits in
+the path so that the broker's ACL can bind an identity to its own subtree. Per-window messages add
+``{camera}/{window}``::
+
+    cw/v1/{site}/{device}/status                    node online/offline (retained, Last Will)
+    cw/v1/{site}/{device}/heartbeat                 health figures
+    cw/v1/{site}/{device}/{camera}/health           camera health (retained)
+    cw/v1/{site}/{device}/{camera}/{window}/event   event lifecycle (start/update/end)
+    cw/v1/{site}/{device}/{camera}/{window}/state   presence / sign state (retained)
+    cw/v1/{site}/{device}/cmd/model                 dashboard -> device: model rollout (retained)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+PREFIX = "cw/v1"
+_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+class TopicError(ValueError):
+    """A topic that is not part of the contract."""
+
+
+class TopicKind(StrEnum):
+    STATUS = "status"
+    HEARTBEAT = "heartbeat"
+    HEALTH = "health"
+    EVENT = "event"
+    STATE = "state"
+    MODEL_CMD = "cmd/model"
+
+
+DEVICE_KINDS = {TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.MODEL_CMD}
+
+
+def check_segment(value: str, what: str) -> str:
+    """Ids end up in topic paths and file names: keep them to a safe alphabet."""
+    if not _SEGMENT.match(value):
+        raise TopicError(f"{what} {value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    kind: TopicKind
+    site: str
+    device: str
+    camera: str | None = None
+    window: str | None = None
+
+    def __post_init__(self) -> None:
+        check_segment(self.site, "site")
+        check_segment(self.device, "device")
+        needs_camera = self.kind in {TopicKind.HEALTH, TopicKind.EVENT, TopicKind.STATE}
+        needs_window = self.kind in {TopicKind.EVENT, TopicKind.STATE}
+        if needs_camera != (self.camera is not None) or needs_window != (self.window is not None):
+            raise TopicError(f"{self.kind} topic needs camera={needs_camera} window={needs_window}")
+        if self.camera is not None:
+            check_segment(self.camera, "camera")
+        if self.window is not None:
+            check_segment(self.window, "window")
+
+    def __str__(self) -> str:
+        parts = [PREFIX, self.site, self.device]
+        if self.camera is not None:
+            parts.append(self.camera)
+        if self.window is not None:
+            parts.append(self.window)
+        parts.append(self.kind.value)
+        return "/".join(parts)
+
+    @classmethod
+    def parse(cls, topic: str) -> Topic:
+        parts = topic.split("/")
+        if len(parts) < 5 or "/".join(parts[:2]) != PREFIX:
+            raise TopicError(f"not a CounterWatch v1 topic: {topic!r}")
+        site, device, rest = parts[2], parts[3], parts[4:]
+        if rest == ["cmd", "model"]:
+            return cls(TopicKind.MODEL_CMD, site, device)
+        if len(rest) == 1 and rest[0] in (TopicKind.STATUS, TopicKind.HEARTBEAT):
+            return cls(TopicKind(rest[0]), site, device)
+        if len(rest) == 2 and rest[1] == TopicKind.HEALTH:
+            return cls(TopicKind.HEALTH, site, device, camera=rest[0])
+        if len(rest) == 3 and rest[2] in (TopicKind.EVENT, TopicKind.STATE):
+            return cls(TopicKind(rest[2]), site, device, camera=rest[0], window=rest[1])
+        raise TopicError(f"unknown topic layout: {topic!r}")
+
+
+def device_subtree(site: str, device: str) -> str:
+    """The subtree one device may publish to (ACL)."""
+    return f"{PREFIX}/{check_segment(site, 'site')}/{check_segment(device, 'device')}/#"
+
+
+def model_command_topic(site: str, device: str) -> str:
+    return str(Topic(TopicKind.MODEL_CMD, site, device))
+
+
+ALL_TOPICS = f"{PREFIX}/#"
+# The dashboard's ingest subscriptions: everything devices publish, nothing the dashboard itself sends.
+INGEST_SUBSCRIPTIONS = [
+    f"{PREFIX}/+/+/status",
+    f"{PREFIX}/+/+/heartbeat",
+    f"{PREFIX}/+/+/+/health",
+    f"{PREFIX}/+/+/+/+/event",
+    f"{PREFIX}/+/+/+/+/state",
+]
