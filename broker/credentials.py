@@ -27,7 +27,9 @@ SALT_BYTES = 12
 class Role(StrEnum):
     DEVICE = "device"  # an edge node: publishes under its own subtree only
     DASHBOARD = "dashboard"  # reads everything devices publish, writes model commands
-    ADMIN = "admin"  # bridge / operator tooling: full access
+    ADMIN = "admin"  # operator tooling: full access
+    # A hall broker's bridge into the central broker: speaks for its own site only (see broker/bridge.py).
+    BRIDGE = "bridge"
 
 
 class Identity(BaseModel):
@@ -61,9 +63,9 @@ class Registry(BaseModel):
     def add(self, username: str, role: Role, site: str | None = None, password: str | None = None) -> str:
         """Add or replace an identity; returns the (generated) clear-text password."""
         check_segment(username, "username")
-        if role is Role.DEVICE:
+        if role in (Role.DEVICE, Role.BRIDGE):
             if site is None:
-                raise ValueError("a device identity needs its site")
+                raise ValueError(f"a {role.value} identity needs its site")
             check_segment(site, "site")
         password = password or secrets.token_urlsafe(24)
         self.identities[username] = Identity(
@@ -98,7 +100,8 @@ class Registry(BaseModel):
     # -- rendering ---------------------------------------------------------------------------------
     def password_file(self) -> str:
         # Mosquitto takes one line per user; during a rotation the new hash is served and the old
-        # one is accepted by the embedded broker only. Mosquitto deployments rotate by reloading.
+        # one is accepted by the embedded broker only. Mosquitto re-checks live connections on reload,
+        # so a device still connected with the old password is dropped then and must use the new one.
         return "".join(f"{i.username}:{i.password_hash}\n" for i in sorted(self.identities.values(),
                                                                           key=lambda i: i.username))
 
@@ -121,6 +124,10 @@ def acl_rules(ident: Identity) -> list[tuple[str, str]]:
         ]
     if ident.role is Role.DASHBOARD:
         return [("read", f"{PREFIX}/#"), ("write", f"{PREFIX}/+/+/cmd/model")]
+    if ident.role is Role.BRIDGE:
+        assert ident.site is not None
+        # Forwards what the hall's devices publish; brings back the model commands for them.
+        return [("write", f"{PREFIX}/{ident.site}/#"), ("read", f"{PREFIX}/{ident.site}/+/cmd/model")]
     return [("readwrite", "#")]
 
 
@@ -131,13 +138,14 @@ def hash_password(password: str, *, salt: bytes | None = None, iterations: int =
 
 
 def verify_password(password: str, encoded: str) -> bool:
+    # A damaged hash line means "no match", never an exception in the middle of a CONNECT.
     try:
         _, kind, iterations, salt_b64, digest_b64 = encoded.split("$")
-    except ValueError:
+        if kind != "7":
+            return False
+        salt = base64.b64decode(salt_b64, validate=True)
+        expected = base64.b64decode(digest_b64, validate=True)
+        actual = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
+    except ValueError:  # also binascii.Error
         return False
-    if kind != "7":
-        return False
-    salt = base64.b64decode(salt_b64)
-    expected = base64.b64decode(digest_b64)
-    actual = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
     return hmac.compare_digest(actual, expected)

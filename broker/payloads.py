@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
-from broker.topics import check_segment
+from broker.topics import SEGMENT_PATTERN, check_segment
 
 SCHEMA_VERSION = 1
 
@@ -25,7 +25,12 @@ def _utc(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-SegmentId = Annotated[str, AfterValidator(lambda v: check_segment(v, "id"))]
+SegmentId = Annotated[
+    str,
+    AfterValidator(lambda v: check_segment(v, "id")),
+    # The same rule for non-Python readers of the exported JSON Schema.
+    WithJsonSchema({"type": "string", "pattern": SEGMENT_PATTERN}),
+]
 
 
 def utcnow() -> datetime:

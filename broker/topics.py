@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 PREFIX = "cw/v1"
-_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SEGMENT_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_SEGMENT = re.compile(SEGMENT_PATTERN)
 
 
 class TopicError(ValueError):
@@ -40,7 +41,7 @@ DEVICE_KINDS = {TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.MODEL_CMD}
 
 def check_segment(value: str, what: str) -> str:
     """Ids end up in topic paths and file names: keep them to a safe alphabet."""
-    if not _SEGMENT.match(value):
+    if not _SEGMENT.fullmatch(value):  # fullmatch: "$" alone would let a trailing newline through
         raise TopicError(f"{what} {value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
     return value
 

@@ -56,9 +56,12 @@ def _handle(proc: MosquittoProcess, passwords: dict[str, str]) -> BrokerHandle:
         proc.stop()
         proc.start()
 
+    def start() -> None:
+        proc.start()
+
     return BrokerHandle(
         host=proc.cfg.host, port=proc.cfg.port, passwords=passwords, site=SITE,
-        restart=restart, stop=proc.stop, start=lambda: proc.start() and None,
+        restart=restart, stop=proc.stop, start=start,
     )
 
 

@@ -37,7 +37,7 @@ def connect(client: mqtt.Client, host: str, port: int, timeout: float = 5.0) -> 
     done = threading.Event()
     result: dict[str, mqtt.ReasonCode] = {}
 
-    def on_connect(_c, _u, _f, reason_code, _p):  # type: ignore[no-untyped-def]
+    def on_connect(_c, _u, _f, reason_code, _p):
         result["rc"] = reason_code
         done.set()
 
@@ -64,7 +64,7 @@ class Collector:
         if not self._subscribed.wait(5):
             raise TimeoutError("no SUBACK")
 
-    def _on_message(self, _c, _u, msg):  # type: ignore[no-untyped-def]
+    def _on_message(self, _c, _u, msg):
         with self._lock:
             self.messages.append((msg.topic, msg.payload))
 
