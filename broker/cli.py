@@ -14,7 +14,7 @@ from typing import Any
 from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, TlsFiles, mosquitto_binary, write_files
 from broker.settings import BrokerSettings
-from counterwatch.config import load_settings
+from counterwatch.config import ConfigError, load_settings
 
 log = logging.getLogger("counterwatch.broker")
 
@@ -22,7 +22,8 @@ log = logging.getLogger("counterwatch.broker")
 def broker_config(settings: BrokerSettings) -> BrokerConfig:
     tls = None
     if settings.tls_cafile and settings.tls_certfile and settings.tls_keyfile:
-        tls = TlsFiles(settings.tls_cafile, settings.tls_certfile, settings.tls_keyfile)
+        tls = TlsFiles(settings.tls_cafile, settings.tls_certfile, settings.tls_keyfile,
+                       require_certificate=settings.tls_require_certificate)
     return BrokerConfig(
         data_dir=settings.data_dir.resolve(),
         host=settings.host,
@@ -30,7 +31,23 @@ def broker_config(settings: BrokerSettings) -> BrokerConfig:
         max_queued_messages=settings.max_queued_messages,
         tls=tls,
         tls_port=settings.tls_port,
+        plain_listener=settings.plain_listener,
+        extra=bridge_lines(settings),
     )
+
+
+def bridge_lines(settings: BrokerSettings) -> list[str]:
+    from broker.bridge import Bridge, BridgeTls, render_bridge
+
+    b = settings.bridge
+    if b is None:
+        return []
+    try:
+        tls = BridgeTls(b.cafile, b.certfile, b.keyfile) if b.cafile else None
+        return render_bridge(Bridge(site=b.site, addresses=b.addresses, remote_username=b.username,
+                                    remote_password=b.password.get_secret_value(), tls=tls))
+    except ValueError as exc:
+        raise ConfigError(f"bridge: {exc}") from None
 
 
 def _settings(args: argparse.Namespace) -> BrokerSettings:
@@ -49,6 +66,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if engine == "embedded":
         from broker.embedded import serve_embedded
 
+        if settings.bridge is not None:
+            raise ConfigError("bridge: only Mosquitto bridges to a central broker; install mosquitto")
+
         serve_embedded(cfg)
         return 0
     proc = MosquittoProcess(cfg, log_path=cfg.data_dir / "mosquitto.log").start()
@@ -60,7 +80,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    # Re-render and reload when the registry changes (device added or rotated): no restart, no downtime.
+    # Re-render and reload when the registry changes (device added or rotated): no restart. Mosquitto
+    # re-checks live connections on reload, so only a rotated identity's connection is dropped (its
+    # device reconnects with the new password); everyone else stays connected.
     mtime = cfg.registry_file.stat().st_mtime if cfg.registry_file.exists() else 0.0
     while not stop and proc.running:
         time.sleep(1.0)
@@ -71,13 +93,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
             proc.reload()
             log.info("identities changed: password and ACL files reloaded")
     proc.stop()
+    if not stop:
+        log.error("mosquitto exited on its own; see %s", proc.log_path)
+        return 1
     return 0
 
 
 def cmd_add(args: argparse.Namespace) -> int:
     cfg = broker_config(_settings(args))
     registry = Registry.load(cfg.registry_file)
-    password = registry.add(args.username, Role(args.role), site=args.site, password=args.password)
+    try:
+        password = registry.add(args.username, Role(args.role), site=args.site, password=args.password)
+    except ValueError as exc:  # bad name or a device without its site: say so, change nothing
+        print(f"add-identity: {exc}", file=sys.stderr)
+        return 2
     registry.save(cfg.registry_file)
     write_files(cfg, registry)
     print(json.dumps({"username": args.username, "role": args.role, "site": args.site, "password": password}))
@@ -109,24 +138,56 @@ def cmd_export_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Write mosquitto.conf, passwd and acl for a Mosquitto run elsewhere (the eclipse-mosquitto container)."""
+    cfg = broker_config(_settings(args))
+    write_files(cfg, Registry.load(cfg.registry_file))
+    print(cfg.config_file)
+    return 0
+
+
+def cmd_make_certs(args: argparse.Namespace) -> int:
+    from broker.tls import CertificateError, make_certificates
+
+    try:
+        certs = make_certificates(Path(args.out), args.host, args.device, renew=args.renew)
+    except (CertificateError, ValueError) as exc:
+        print(f"make-certs: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({
+        "ca": str(certs.ca_cert),
+        "server": {"cert": str(certs.server_cert), "key": str(certs.server_key)},
+        "devices": {d: {"cert": str(certs.device_cert(d)), "key": str(certs.device_key(d))} for d in args.device},
+        "issued": [str(p) for p in certs.issued],
+    }, indent=2))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("broker", help="MQTT broker: serve, identities, schemas")
     parser.add_argument("--config", help="YAML settings file (else $CW_CONFIG)")
     parser.add_argument("--data-dir", type=Path, help="broker state directory")
+    # The same two options after the sub-command too (`broker serve --data-dir X`); SUPPRESS keeps a value
+    # given before the sub-command from being reset.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help="YAML settings file (else $CW_CONFIG)")
+    common.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="broker state directory")
     cmds = parser.add_subparsers(dest="broker_command", required=True)
 
-    serve = cmds.add_parser("serve", help="run Mosquitto with the project's config (embedded amqtt if absent)")
+    serve = cmds.add_parser("serve", parents=[common],
+                            help="run Mosquitto with the project's config (embedded amqtt if absent)")
     serve.add_argument("--port", type=int)
     serve.set_defaults(handler=cmd_serve)
 
-    add = cmds.add_parser("add-identity", help="create or replace a device/dashboard identity")
+    add = cmds.add_parser("add-identity", parents=[common], help="create or replace a device/dashboard identity")
     add.add_argument("username")
     add.add_argument("--role", choices=[r.value for r in Role], default=Role.DEVICE.value)
     add.add_argument("--site")
     add.add_argument("--password", help="default: a random one, printed once")
     add.set_defaults(handler=cmd_add)
 
-    rotate = cmds.add_parser("rotate", help="rotate an identity's password (old one valid until --finish)")
+    rotate = cmds.add_parser("rotate", parents=[common],
+                             help="rotate an identity's password (old one valid until --finish)")
     rotate.add_argument("username")
     rotate.add_argument("--finish", action="store_true")
     rotate.set_defaults(handler=cmd_rotate)
@@ -134,3 +195,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     schemas = cmds.add_parser("export-schemas", help="write JSON Schema files of every payload")
     schemas.add_argument("--out")
     schemas.set_defaults(handler=cmd_export_schemas)
+
+    render = cmds.add_parser("render", parents=[common],
+                             help="write mosquitto.conf, passwd and acl for an external Mosquitto, then exit")
+    render.set_defaults(handler=cmd_render)
+
+    certs = cmds.add_parser("make-certs", help="private CA, server and per-device certificates (docs/tls.md)")
+    certs.add_argument("--out", required=True, help="directory for the CA, server and device files")
+    certs.add_argument("--host", action="append", required=True,
+                       help="server name or address clients dial (repeat); the first is the CN")
+    certs.add_argument("--device", action="append", default=[], help="device identity to issue a client cert for")
+    certs.add_argument("--renew", action="store_true", help="re-issue server and device certs (same CA)")
+    certs.set_defaults(handler=cmd_make_certs)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import pwd
 import shutil
 import signal
 import socket
@@ -35,7 +37,18 @@ class BrokerConfig:
     max_inflight_messages: int = 100
     tls: TlsFiles | None = None
     tls_port: int | None = None
+    # False: serve TLS only (a hall broker reachable from outside its LAN should not offer plain MQTT).
+    plain_listener: bool = True
     extra: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.plain_listener and self.tls is None:
+            raise ValueError("a broker without its plain listener needs TLS files")
+
+    @property
+    def ready_port(self) -> int:
+        """The port that tells the broker is up: the plain listener's, else the TLS one's."""
+        return self.port if self.plain_listener else (self.tls_port or 8883)
 
     @property
     def password_file(self) -> Path:
@@ -58,6 +71,9 @@ def render_config(cfg: BrokerConfig) -> str:
     lines = [
         "# Rendered by counterwatch. Do not edit by hand: see broker/mosquitto.py.",
         "per_listener_settings false",
+        # Started as root, Mosquitto drops to user "mosquitto", which cannot read the 0600 password/ACL files
+        # we render: run as the account that owns them (a no-op when not started as root).
+        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
         "allow_anonymous false",
         f"password_file {cfg.password_file}",
         f"acl_file {cfg.acl_file}",
@@ -75,10 +91,9 @@ def render_config(cfg: BrokerConfig) -> str:
         "log_type information",
         "connection_messages true",
         "log_timestamp_format %Y-%m-%dT%H:%M:%S",
-        "",
-        f"listener {cfg.port} {cfg.host}",
-        "protocol mqtt",
     ]
+    if cfg.plain_listener:
+        lines += ["", f"listener {cfg.port} {cfg.host}", "protocol mqtt"]
     if cfg.tls is not None:
         lines += [
             "",
@@ -144,7 +159,7 @@ class MosquittoProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen([binary, "-c", str(self.cfg.config_file)], stdout=log, stderr=log)
         try:
-            wait_for_port(self.cfg.host, self.cfg.port, timeout)
+            wait_for_port(self.cfg.host, self.cfg.ready_port, timeout)
         except TimeoutError:
             self.stop()
             raise RuntimeError(f"mosquitto did not start; see {self.log_path}") from None

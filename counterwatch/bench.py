@@ -10,6 +10,7 @@ BENCHES = {
     "ingest": ("dashboard.bench_ingest", "MQTT -> database ingest rate and latency"),
     "report": ("dashboard.reports.bench", "monthly reconciliation build time"),
     "soak": ("counterwatch.soak", "many simulated cameras with injected faults"),
+    "broker": ("broker.bench_broker", "QoS 1 messages/s through a real Mosquitto"),
 }
 
 
