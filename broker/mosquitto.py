@@ -67,13 +67,22 @@ class BrokerConfig:
         return self.data_dir / "mosquitto.conf"
 
 
+def _run_as_user() -> list[str]:
+    """``user`` line for the account running us; none for a uid without a passwd entry (random-uid
+    containers), where Mosquitto is not started as root anyway."""
+    try:
+        return [f"user {pwd.getpwuid(os.geteuid()).pw_name}"]
+    except KeyError:
+        return []
+
+
 def render_config(cfg: BrokerConfig) -> str:
     lines = [
         "# Rendered by counterwatch. Do not edit by hand: see broker/mosquitto.py.",
         "per_listener_settings false",
         # Started as root, Mosquitto drops to user "mosquitto", which cannot read the 0600 password/ACL files
         # we render: run as the account that owns them (a no-op when not started as root).
-        f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+        *_run_as_user(),
         "allow_anonymous false",
         f"password_file {cfg.password_file}",
         f"acl_file {cfg.acl_file}",
