@@ -1,0 +1,1 @@
+"""The versioned JSON API (/api/v1), documented by FastAPI's OpenAPI."""

@@ -1,0 +1,157 @@
+"""/api/v1/users, /audit, /dead-letters, /ingest, /models (versions and rollout)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from broker.codec import encode
+from broker.payloads import ModelRollout
+from broker.topics import model_command_topic
+from dashboard.api.common import IdPath, LimitQ, OffsetQ, get_or_404, paginate
+from dashboard.api.schemas import (
+    AuditOut,
+    DeadLetterOut,
+    ModelVersionIn,
+    ModelVersionOut,
+    Page,
+    RolloutIn,
+    RolloutOut,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
+from dashboard.auth.deps import ADMIN_ROLES, REVIEW_ROLES, DbSession, client_ip, get_ctx, require_roles
+from dashboard.auth.users import create_user, set_password
+from dashboard.db.audit import audit
+from dashboard.db.models import (
+    AuditLog,
+    DeadLetter,
+    Device,
+    IngestCounter,
+    ModelRolloutRecord,
+    ModelVersion,
+    User,
+    utcnow,
+)
+
+router = APIRouter(tags=["administration"])
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(db: DbSession, _: User = Depends(require_roles(*ADMIN_ROLES))) -> list[User]:
+    return list(db.scalars(select(User).order_by(User.username)))
+
+
+@router.post("/users", response_model=UserOut, status_code=status.HTTP_201_CREATED)
+def add_user(body: UserIn, request: Request, db: DbSession,
+             admin: User = Depends(require_roles(*ADMIN_ROLES))) -> User:
+    try:
+        user = create_user(db, body.username, body.password, body.role, body.display_name)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    audit(db, admin, "create", "user", user.id, {"username": user.username, "role": user.role.value},
+          ip=client_ip(request))
+    return user
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: IdPath, body: UserPatch, request: Request, db: DbSession,
+                admin: User = Depends(require_roles(*ADMIN_ROLES))) -> User:
+    user = get_or_404(db, User, user_id, "user")
+    changes = body.model_dump(exclude_unset=True, exclude={"password"})
+    for key, value in changes.items():
+        setattr(user, key, value)
+    if body.password is not None:
+        set_password(user, body.password)
+        changes["password"] = "(changed)"
+    audit(db, admin, "update", "user", user_id, {k: str(v) for k, v in changes.items()}, ip=client_ip(request))
+    return user
+
+
+@router.get("/audit", response_model=Page[AuditOut])
+def audit_log(
+    db: DbSession, _: User = Depends(require_roles(*ADMIN_ROLES)), entity: str | None = None,
+    entity_id: str | None = None, actor: str | None = None, action: str | None = None,
+    since: AwareDatetime | None = None, limit: int = LimitQ, offset: int = OffsetQ,
+) -> dict[str, object]:
+    stmt = select(AuditLog).order_by(AuditLog.at.desc(), AuditLog.id.desc())
+    for column, value in ((AuditLog.entity, entity), (AuditLog.entity_id, entity_id), (AuditLog.actor, actor),
+                          (AuditLog.action, action)):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if since is not None:
+        stmt = stmt.where(AuditLog.at >= since)
+    items, total = paginate(db, stmt, limit, offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/dead-letters", response_model=Page[DeadLetterOut])
+def dead_letters(
+    db: DbSession, _: User = Depends(require_roles(*REVIEW_ROLES)),
+    code: str | None = Query(None, description="reason code, e.g. malformed_json"),
+    limit: int = LimitQ, offset: int = OffsetQ,
+) -> dict[str, object]:
+    stmt = select(DeadLetter).order_by(DeadLetter.received_at.desc(), DeadLetter.id.desc())
+    if code is not None:
+        stmt = stmt.where(DeadLetter.code == code)
+    items, total = paginate(db, stmt, limit, offset)
+    out = [DeadLetterOut(id=d.id, received_at=d.received_at, topic=d.topic, code=d.code, reason=d.reason,
+                         payload=d.payload.decode("utf-8", "replace")) for d in items]
+    return {"items": out, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/ingest/counters", response_model=dict[str, int])
+def ingest_counters(db: DbSession, _: User = Depends(require_roles(*REVIEW_ROLES))) -> dict[str, int]:
+    """Running totals: accepted, duplicate, rejected and rejected.<code>."""
+    return {c.name: c.value for c in db.scalars(select(IngestCounter).order_by(IngestCounter.name))}
+
+
+@router.get("/models", response_model=list[ModelVersionOut])
+def list_models(db: DbSession, _: User = Depends(require_roles(*ADMIN_ROLES))) -> list[ModelVersion]:
+    return list(db.scalars(select(ModelVersion).order_by(ModelVersion.created_at.desc())))
+
+
+@router.post("/models", response_model=ModelVersionOut, status_code=status.HTTP_201_CREATED)
+def add_model(body: ModelVersionIn, request: Request, db: DbSession,
+              admin: User = Depends(require_roles(*ADMIN_ROLES))) -> ModelVersion:
+    if db.scalar(select(ModelVersion).where(ModelVersion.version == body.version)) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"model version {body.version!r} exists")
+    row = ModelVersion(**body.model_dump())
+    db.add(row)
+    db.flush()
+    audit(db, admin, "create", "model_version", row.id, body.model_dump(), ip=client_ip(request))
+    return row
+
+
+@router.post("/models/{version}/rollout", response_model=RolloutOut)
+def rollout(version: str, body: RolloutIn, request: Request, db: DbSession,
+            admin: User = Depends(require_roles(*ADMIN_ROLES))) -> RolloutOut:
+    """Publish a retained ModelRollout to each device's cmd/model topic (QoS 1)."""
+    publisher = get_ctx(request).publisher
+    if publisher is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "not connected to the broker")
+    model = db.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"model version {version!r} not found")
+    stmt = select(Device).where(Device.active.is_(True)).order_by(Device.id)
+    if body.devices is not None:
+        stmt = stmt.where(Device.id.in_(body.devices))
+    devices = list(db.scalars(stmt))
+    unknown = set(body.devices or []) - {d.id for d in devices}
+    if unknown:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown or inactive device(s): {', '.join(sorted(unknown))}")
+    issued_at = utcnow()
+    for device in devices:
+        command = ModelRollout(site=device.site_id, device=device.id, version=model.version, url=model.url,
+                               sha256=model.sha256, issued_at=issued_at)
+        try:
+            publisher(model_command_topic(device.site_id, device.id), encode(command), True)
+        except (ConnectionError, OSError, RuntimeError) as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"publish to {device.id} failed: {exc}") from None
+        db.add(ModelRolloutRecord(model_version_id=model.id, device_id=device.id, issued_at=issued_at,
+                                  issued_by=admin.id))
+    audit(db, admin, "rollout", "model_version", model.id, {"devices": [d.id for d in devices]},
+          ip=client_ip(request))
+    return RolloutOut(version=model.version, devices=[d.id for d in devices])

@@ -1,0 +1,109 @@
+"""The dashboard's FastAPI application: ``create_app(settings)``.
+
+Startup runs the Alembic migrations (``upgrade head``), opens the evidence store, creates the first admin
+when there is no user (a generated password is printed once) and mounts the API, plus the web pages and
+the reports when those packages are installed beside this one."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from counterwatch import __version__
+from dashboard.api.routes import router as api_router
+from dashboard.auth.ratelimit import LoginLimiter
+from dashboard.auth.sessions import SessionCodec
+from dashboard.auth.users import ensure_first_admin
+from dashboard.context import AppContext, Publisher
+from dashboard.db.engine import Database
+from dashboard.db.migrate import upgrade
+from dashboard.registry import ensure_site
+from dashboard.security import install_security_headers
+from dashboard.settings import DashboardSettings
+from dashboard.storage.evidence import EvidenceStore, LocalEvidenceStore
+
+log = logging.getLogger("counterwatch.dashboard")
+
+OPTIONAL_ROUTERS = ("dashboard.web.routes", "dashboard.reports.routes")
+
+
+def session_secret(settings: DashboardSettings) -> str:
+    """The configured secret, else one generated once into the state directory (kept across restarts)."""
+    if settings.session_secret is not None:
+        return settings.session_secret.get_secret_value()
+    path = settings.state_dir / "session_secret"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret
+
+
+def bootstrap(settings: DashboardSettings, db: Database) -> None:
+    """Default site and first admin (idempotent)."""
+    with db.session() as s:
+        ensure_site(s, settings.site.site_id, settings.site.name, settings.site.timezone)
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        created = ensure_first_admin(s, settings.admin_username, password)
+    if created is not None:
+        shown = f" password {created.generated_password!r} (shown once)" if created.generated_password else ""
+        banner = f"first admin created: username {created.username!r}{shown}"
+        log.warning(banner)
+        if created.generated_password:
+            print(banner, flush=True)
+
+
+def create_app(
+    settings: DashboardSettings,
+    *,
+    db: Database | None = None,
+    evidence: EvidenceStore | None = None,
+    publisher: Publisher | None = None,
+) -> FastAPI:
+    if settings.run_migrations:
+        upgrade(settings.database_url)
+    db = db or Database(settings.database_url)
+    bootstrap(settings, db)
+    ctx = AppContext(
+        settings=settings,
+        db=db,
+        evidence=evidence or LocalEvidenceStore(Path(settings.evidence_dir)),
+        sessions=SessionCodec(session_secret(settings), settings.session_max_age_s, settings.cookie_secure),
+        login_limiter=LoginLimiter(settings.login_max_failures, settings.login_window_s),
+        publisher=publisher,
+    )
+    app = FastAPI(
+        title="CounterWatch dashboard",
+        version=__version__,
+        description="窗口在岗监测 — events, alerts, reviews, leave, off-post notices, evidence.",
+        openapi_url="/api/v1/openapi.json",
+    )
+    app.state.ctx = ctx
+    install_security_headers(app, hsts=settings.cookie_secure)
+    app.include_router(api_router)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    for module_name in OPTIONAL_ROUTERS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module_name.startswith(exc.name):
+                continue  # that part is not installed: run without it
+            log.exception("%s could not be loaded; the dashboard runs without it", module_name)
+            continue
+        except Exception:  # a broken optional part must not take the API and the ingest down with it
+            log.exception("%s could not be loaded; the dashboard runs without it", module_name)
+            continue
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: users (Argon2), browser sessions, bearer tokens, roles, CSRF."""

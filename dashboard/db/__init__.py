@@ -1,0 +1,1 @@
+"""Dashboard records: SQLAlchemy 2 models, engine setup, Alembic migrations."""

@@ -1,0 +1,191 @@
+"""The MQTT side of the ingest: a persistent QoS 1 session, batched commits, ACK only after commit.
+
+paho's network thread only queues messages; a writer thread folds them into the database in batches
+(``max_batch`` messages or ``max_delay_ms`` after the first, whichever comes first) and acknowledges each
+message to the broker after its batch is committed. If the dashboard dies mid-batch the broker still holds
+the unacknowledged messages in our persistent session (fixed client id, clean_session False) and
+redelivers them on reconnect; the idempotent fold makes the redelivery harmless."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from broker.topics import INGEST_SUBSCRIPTIONS
+from dashboard.db.engine import Database
+from dashboard.db.models import utcnow
+from dashboard.ingest.apply import BatchResult, Ingestor, RawMessage
+from dashboard.settings import DashboardSettings, IngestSettings, MqttSettings
+
+log = logging.getLogger("counterwatch.dashboard.ingest")
+
+
+@dataclass(frozen=True)
+class _Queued:
+    raw: RawMessage
+    qos: int
+    generation: int  # the connection it arrived on: a packet id is only meaningful there
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    committed: int = 0
+    batches: int = 0
+    connected: bool = False
+    last_commit_monotonic: float | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class IngestConsumer:
+    def __init__(
+        self,
+        mqtt_settings: MqttSettings,
+        ingest_settings: IngestSettings,
+        db: Database,
+        grace: timedelta = timedelta(minutes=5),
+        on_batch: Callable[[list[RawMessage], BatchResult], None] | None = None,
+    ) -> None:
+        self.mqtt_settings = mqtt_settings
+        self.ingest_settings = ingest_settings
+        self.ingestor = Ingestor(db, grace)
+        self.on_batch = on_batch
+        self.stats = IngestStats()
+        self._queue: queue.Queue[_Queued] = queue.Queue()
+        self._stop = threading.Event()
+        self._generation = 0
+        self._writer: threading.Thread | None = None
+        self._connected = threading.Event()
+        self.client = self._make_client()
+
+    @classmethod
+    def from_settings(cls, settings: DashboardSettings, db: Database, **kwargs: Any) -> IngestConsumer:
+        return cls(settings.mqtt, settings.ingest, db,
+                   grace=timedelta(minutes=settings.notice_grace_minutes), **kwargs)
+
+    def _make_client(self) -> mqtt.Client:
+        cfg = self.mqtt_settings
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=cfg.client_id, clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
+        if cfg.tls:
+            client.tls_set(ca_certs=str(cfg.tls_cafile) if cfg.tls_cafile else None,
+                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        client.manual_ack_set(True)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_connect_fail = lambda *_: log.warning("broker %s:%d unreachable; retrying", cfg.host, cfg.port)
+        return client
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self, wait_connected: float | None = 10.0) -> IngestConsumer:
+        self._writer = threading.Thread(target=self._write_loop, name="cw-ingest-writer", daemon=True)
+        self._writer.start()
+        self.client.connect_async(self.mqtt_settings.host, self.mqtt_settings.port,
+                                  keepalive=self.mqtt_settings.keepalive_s)
+        self.client.loop_start()
+        if wait_connected and not self._connected.wait(wait_connected):
+            log.warning("ingest not connected to %s:%d yet; retrying in the background",
+                        self.mqtt_settings.host, self.mqtt_settings.port)
+        return self
+
+    def stop(self) -> None:
+        """Commit and acknowledge what has arrived, then disconnect."""
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(timeout=30)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes, retain: bool) -> None:
+        """QoS 1 publish on the ingest's connection (model rollout commands)."""
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=10)
+        if not info.is_published():
+            raise ConnectionError(f"broker did not acknowledge the publish to {topic}")
+
+    # -- paho callbacks (network thread) ---------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the ingest connection: %s", reason)
+            return
+        self._generation += 1
+        self.stats.connected = True
+        client.subscribe([(topic, 1) for topic in INGEST_SUBSCRIPTIONS])
+        self._connected.set()
+        log.info("ingest connected (session present: %s)", getattr(flags, "session_present", "?"))
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.stats.connected = False
+        self._connected.clear()
+        if not self._stop.is_set():
+            log.warning("ingest disconnected (%s); reconnecting", reason)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self.stats.received += 1
+        raw = RawMessage(msg.topic, bytes(msg.payload), utcnow(), msg.mid)
+        self._queue.put(_Queued(raw, msg.qos, self._generation))
+
+    # -- writer thread -----------------------------------------------------------------------------
+    def _next_batch(self) -> list[_Queued]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.ingest_settings.max_delay_ms / 1000
+        while len(batch) < self.ingest_settings.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                if self._stop.is_set():
+                    return
+                continue
+            raws = [q.raw for q in batch]
+            result = self._commit(raws)
+            if result is None:
+                return  # stopping with the database down: unacknowledged, so the broker keeps them
+            for q in batch:
+                # A packet id from an earlier connection means nothing now; the broker redelivers those.
+                if q.qos > 0 and q.generation == self._generation:
+                    self.client.ack(q.raw.mid, q.qos)
+            self.stats.committed += len(batch)
+            self.stats.batches += 1
+            self.stats.last_commit_monotonic = time.monotonic()
+            self.stats.counts = dict(self.ingestor.totals)
+            if self.on_batch is not None:
+                self.on_batch(raws, result)
+
+    def _commit(self, raws: list[RawMessage]) -> BatchResult | None:
+        """Apply the batch, retrying while the database is unavailable (nothing is acknowledged meanwhile)."""
+        delay = 0.5
+        while True:
+            try:
+                return self.ingestor.apply(raws)
+            except Exception:
+                log.exception("could not commit %d messages; retrying in %.1fs", len(raws), delay)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 10.0)

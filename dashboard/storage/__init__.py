@@ -1,0 +1,1 @@
+"""Where evidence files live (behind :class:`EvidenceStore`)."""

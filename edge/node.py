@@ -1,0 +1,251 @@
+"""The edge node: cameras -> pipelines -> outbox -> MQTT / HTTP, plus heartbeat and model rollout."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from pydantic import BaseModel
+
+from broker.codec import encode
+from broker.payloads import CameraHealth, EventMessage, HeartbeatMessage, ModelRollout, StateMessage
+from broker.topics import Topic, TopicKind
+from edge.detect import Detector, DetectorHolder, ModelError, default_model, sha256_file
+from edge.evidence.recorder import EvidenceReady
+from edge.outbox import Outbox
+from edge.pipeline import CameraPipeline
+from edge.publish import Publisher, Uploader
+from edge.settings import CameraConfig, EdgeSettings
+from edge.sign import OcrWorker
+from edge.sources import CameraReader, Frame, Item, SourceStatus, is_file
+
+log = logging.getLogger(__name__)
+
+
+def load_detector(settings: EdgeSettings) -> Detector:
+    d = settings.detector
+    path, sha, version = (d.model, d.sha256, None) if d.model else default_model()
+    return Detector(path, sha256=sha, version=version, confidence=d.confidence, iou=d.iou, threads=d.threads,
+                    imgsz=d.imgsz)
+
+
+def topic_for(message: BaseModel) -> tuple[str, str, bool]:
+    """(topic, outbox kind, retained) of a device message."""
+    if isinstance(message, EventMessage):
+        return str(Topic(TopicKind.EVENT, message.site, message.device, message.camera, message.window)), "event", False
+    if isinstance(message, StateMessage):
+        return str(Topic(TopicKind.STATE, message.site, message.device, message.camera, message.window)), "state", True
+    if isinstance(message, CameraHealth):
+        return str(Topic(TopicKind.HEALTH, message.site, message.device, message.camera)), "health", True
+    raise TypeError(f"not an outbox message: {type(message).__name__}")
+
+
+@dataclass
+class CameraRun:
+    config: CameraConfig
+    pipeline: CameraPipeline
+    reader: CameraReader
+    frames: queue.Queue[Item]
+    clips: queue.Queue[EvidenceReady]
+    done: threading.Event
+    thread: threading.Thread | None = None
+
+
+class EdgeNode:
+    def __init__(self, settings: EdgeSettings, *, detector: Detector | None = None,
+                 start_wall: datetime | None = None) -> None:
+        self.settings = settings
+        self.detector = DetectorHolder(detector or load_detector(settings))
+        self.outbox = Outbox(settings.outbox.path, max_messages=settings.outbox.max_messages,
+                             max_clip_bytes=settings.outbox.max_clip_bytes)
+        self.publisher = Publisher(settings.mqtt, site=settings.site, device=settings.device, outbox=self.outbox,
+                                   model_version=lambda: self.detector.current.version,
+                                   on_rollout=self.apply_rollout, inflight=settings.outbox.max_inflight)
+        self.uploader = Uploader(settings.dashboard, device=settings.device, outbox=self.outbox)
+        self.stop_event = threading.Event()
+        self.started = time.monotonic()
+        self.start_wall = start_wall or datetime.now(UTC)
+        ocr = OcrWorker() if settings.sign.ocr else None
+        self.cameras: list[CameraRun] = []
+        for cam in settings.cameras:
+            frames: queue.Queue[Item] = queue.Queue(maxsize=4)
+            clips: queue.Queue[EvidenceReady] = queue.Queue()
+            pipeline = CameraPipeline(cam, settings, self.detector, self.enqueue,
+                                      on_evidence=self._evidence_sink(clips), ocr=ocr)
+            reader = CameraReader(cam, frames, start_wall=self.start_wall, stop=self.stop_event)
+            self.cameras.append(CameraRun(cam, pipeline, reader, frames, clips, threading.Event()))
+
+    # -- outputs ------------------------------------------------------------------------------------------
+
+    def enqueue(self, message: BaseModel) -> None:
+        topic, kind, retain = topic_for(message)
+        self.outbox.put(topic, encode(message), kind=kind, retain=retain)
+
+    def _evidence_sink(self, clips: queue.Queue[EvidenceReady]) -> Callable[[EvidenceReady], None]:
+        return lambda ready: self._evidence(ready, clips)
+
+    def _evidence(self, ready: EvidenceReady, clips: queue.Queue[EvidenceReady]) -> None:
+        self.outbox.put_clip(ready.ref.id, ready.path, ready.ref.sha256, ready.ref.content_type)
+        if ready.ref.kind == "clip":
+            clips.put(ready)  # attached to its event on the camera's own thread (rules are single-threaded)
+
+    # -- run ----------------------------------------------------------------------------------------------
+
+    def start(self) -> EdgeNode:
+        self.publisher.start()
+        self.uploader.start()
+        for run in self.cameras:
+            run.reader.start()
+            run.thread = threading.Thread(target=self._analyse, args=(run,), name=f"analyse-{run.config.id}",
+                                          daemon=True)
+            run.thread.start()
+        threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True).start()
+        return self
+
+    def _attach_clips(self, run: CameraRun, at: datetime) -> None:
+        while True:
+            try:
+                ready = run.clips.get_nowait()
+            except queue.Empty:
+                return
+            run.pipeline.attach(ready, at)
+
+    def _analyse(self, run: CameraRun) -> None:
+        pipeline, live = run.pipeline, not is_file(run.config.source)
+        last_at = self.start_wall
+        while not self.stop_event.is_set():
+            try:
+                item = run.frames.get(timeout=1.0)
+            except queue.Empty:
+                if live:
+                    pipeline.tick(datetime.now(UTC))
+                self._attach_clips(run, last_at)
+                continue
+            try:
+                if isinstance(item, Frame):
+                    last_at = item.at
+                    self._attach_clips(run, item.at)
+                    pipeline.process(item)
+                elif isinstance(item, SourceStatus):
+                    if item.state == "lost" and pipeline.windows:
+                        pipeline.blind(item.at if live else last_at, item.detail)
+                    elif item.state == "ended":
+                        self._finish(run, last_at)
+                        return
+            except Exception:
+                log.exception("camera %s: analysis failed on one frame; continuing", run.config.id)
+        self._finish(run, datetime.now(UTC) if live else last_at)
+
+    def _finish(self, run: CameraRun, at: datetime) -> None:
+        run.pipeline.finish(at)
+        recorder = run.pipeline.recorder
+        if recorder is not None:
+            deadline = time.monotonic() + 120
+            while recorder.busy and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(0.2)
+            self._attach_clips(run, at)
+        run.done.set()
+
+    def _heartbeat_loop(self) -> None:
+        topic = str(Topic(TopicKind.HEARTBEAT, self.settings.site, self.settings.device))
+        while not self.stop_event.wait(self.settings.heartbeat_s):
+            self.publisher.publish_now(topic, encode(self.heartbeat()))
+
+    def heartbeat(self) -> HeartbeatMessage:
+        _, clip_bytes = self.outbox.clip_stats()
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        full = self.outbox.full
+        if full:
+            log.warning("outbox is full: oldest clips/state are being dropped (depth %d)", self.outbox.depth())
+        return HeartbeatMessage(
+            site=self.settings.site, device=self.settings.device, at=datetime.now(UTC), uptime_s=elapsed,
+            outbox_depth=self.outbox.depth(), outbox_clip_bytes=clip_bytes, outbox_full=full,
+            dropped_clips=self.outbox.counter("dropped_clips"),
+            cameras={r.config.id: r.pipeline.health.status for r in self.cameras},
+            analysis_fps={r.config.id: round(r.pipeline.frames / elapsed, 2) for r in self.cameras},
+            model_version=self.detector.current.version,
+        )
+
+    def cameras_done(self) -> bool:
+        return all(r.done.is_set() for r in self.cameras)
+
+    def drained(self) -> bool:
+        n_clips, _ = self.outbox.clip_stats()
+        return self.outbox.depth() == 0 and (n_clips == 0 or not self.settings.dashboard.url)
+
+    def stop(self, *, graceful: bool = True) -> None:
+        self.stop_event.set()
+        for run in self.cameras:
+            if run.thread is not None:
+                run.thread.join(10)
+            if run.pipeline.recorder is not None:
+                run.pipeline.recorder.close()
+        self.uploader.stop_event.set()
+        self.publisher.stop(graceful=graceful)
+        self.outbox.close()
+
+    # -- model rollout ------------------------------------------------------------------------------------
+
+    def apply_rollout(self, command: ModelRollout) -> None:
+        """Download, verify, load, then swap: a bad model never replaces a working one."""
+        current = self.detector.current
+        if command.sha256 == current.sha256:
+            return
+        target = self.settings.outbox.path.parent / "models" / f"{command.version}.onnx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        headers = {"Authorization": f"Bearer {self.settings.dashboard.token}"} if self.settings.dashboard.token else {}
+        try:
+            part = target.with_suffix(".part")
+            with httpx.stream("GET", command.url, headers=headers, timeout=60, follow_redirects=True) as resp:
+                resp.raise_for_status()
+                with part.open("wb") as f:
+                    for chunk in resp.iter_bytes():
+                        f.write(chunk)
+            if sha256_file(part) != command.sha256:
+                part.unlink(missing_ok=True)
+                raise ModelError(f"downloaded model {command.version} does not match its sha256")
+            part.replace(target)
+            d = self.settings.detector
+            detector = Detector(Path(target), sha256=command.sha256, version=command.version,
+                                confidence=d.confidence, iou=d.iou, threads=d.threads, imgsz=d.imgsz)
+        except (httpx.HTTPError, ModelError, OSError) as exc:
+            log.error("model rollout %s failed, keeping %s: %s", command.version, current.version, exc)
+            return
+        self.detector.swap(detector)
+
+    # -- whole run ----------------------------------------------------------------------------------------
+
+    def run(self, *, max_seconds: float | None = None, until_eof: bool = False, drain_timeout: float = 120.0) -> int:
+        self.start()
+        deadline = None if max_seconds is None else time.monotonic() + max_seconds
+        try:
+            while not self.stop_event.is_set():
+                if until_eof and self.cameras_done():
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            self.stop_event.set()
+            for run in self.cameras:
+                if run.thread is not None:
+                    run.thread.join(130)
+            drain_until = time.monotonic() + drain_timeout
+            while not self.drained() and time.monotonic() < drain_until:
+                self.outbox.changed.set()
+                time.sleep(0.2)
+            if not self.drained():
+                log.warning("stopping with %d message(s) still in the outbox (sent on next start)",
+                            self.outbox.depth())
+        except KeyboardInterrupt:
+            log.info("interrupted")
+        finally:
+            self.stop()
+        return 0

@@ -1,0 +1,323 @@
+"""Per-camera analysis: frame -> detections on window crops -> zones -> cues -> rules -> messages.
+
+Stage timings are kept per camera (``StageTimer``) for the benchmark and the heartbeat. Everything here
+runs on the camera's analysis thread except OCR and clip encoding, which have their own workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from broker.payloads import CameraHealth, EventMessage, EventPhase, StateMessage
+from edge.behaviours import Vote, eating_score, phone_score, slippers_score
+from edge.detect import Detection, DetectorHolder
+from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
+from edge.health import CameraHealthMonitor
+from edge.rules.engine import Observation, WindowRules
+from edge.settings import CameraConfig, EdgeSettings, WindowConfig
+from edge.sign import ArucoReader, OcrWorker, SignVote, is_pause_text, marker_id
+from edge.sources import Frame
+from edge.zones import PresenceFilter, Zone, union_bbox
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[BaseModel], None]
+
+
+class StageTimer:
+    def __init__(self) -> None:
+        self.total: dict[str, float] = defaultdict(float)
+        self.count: dict[str, int] = defaultdict(int)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.total[name] += time.perf_counter() - t
+            self.count[name] += 1
+
+    def ms_per_frame(self, frames: int) -> dict[str, float]:
+        return {k: round(v * 1000 / max(1, frames), 3) for k, v in self.total.items()}
+
+
+def _window_number(window: WindowConfig) -> int | None:
+    if window.number is not None:
+        return window.number
+    digits = re.findall(r"\d+", window.id)
+    return int(digits[-1]) if digits else None
+
+
+@dataclass
+class WindowAnalyser:
+    """Zones, cue votes and rules of one window."""
+
+    config: WindowConfig
+    rules: WindowRules
+    settings: EdgeSettings
+    frame_size: tuple[int, int]
+    staff: Zone = field(init=False)
+    counter: Zone | None = field(init=False)
+    floor: Zone | None = field(init=False)
+    customer: Zone | None = field(init=False)
+    crop: tuple[int, int, int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        z, size = self.config.zones, self.frame_size
+        self.staff = Zone(z.staff, size)
+        self.counter = Zone(z.counter, size) if z.counter else None
+        self.floor = Zone(z.floor, size) if z.floor else None
+        self.customer = Zone(z.customer, size) if z.customer else None
+        # The detector looks where people and their objects are; the counter (sign) has its own cues.
+        looked_at = [zone for zone in (self.staff, self.customer, self.floor) if zone is not None]
+        self.crop = union_bbox(looked_at, self.settings.detector.crop_padding, size)
+        t = self.settings.rules
+        self.presence = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
+        self.customers = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
+        s = self.settings.sign
+        self.sign = SignVote(s.votes_k, s.votes_n, s.hold_s)
+        self.votes = {name: Vote(t.vote_k, t.vote_n) for name in ("slippers", "eating", "phone")}
+        number = _window_number(self.config)
+        self.marker = marker_id(number) if number is not None else None
+        self.ocr_hit = False
+        self.last_detections: list[Detection] = []
+
+    @property
+    def zones(self) -> list[Zone]:
+        return [z for z in (self.staff, self.counter, self.floor, self.customer) if z is not None]
+
+    def sees_marker(self, markers: list[tuple[int, npt.NDArray[np.float32]]]) -> bool:
+        if self.counter is None:
+            return False
+        return any((self.marker is None or mid == self.marker) and self.counter.contains(*corners.mean(axis=0))
+                   for mid, corners in markers)
+
+    def observe(self, at: datetime, detections: list[Detection], markers: list[tuple[int, npt.NDArray[np.float32]]],
+                health: str) -> Observation:
+        t = self.settings.rules
+        w, h = self.frame_size
+        min_area = t.min_box_area * w * h
+        dets = [d for d in detections if d.area >= min_area]
+        self.last_detections = dets
+        people = [d for d in dets if d.label == "person"]
+        clerks = [p for p in people if self.staff.holds(p.box, "area", t.staff_min_overlap)]
+        waiting = [p for p in people if p not in clerks and self.customer is not None
+                   and self.customer.holds(p.box, "bottom_centre")]
+        if health != "ok":
+            self.presence.reset()
+            self.customers.reset()
+            self.sign.reset()
+            for vote in self.votes.values():
+                vote.reset()
+            return Observation(at=at, observed=False, blind_status=health)
+        present, count = self.presence.update(at, len(clerks))
+        _, customers = self.customers.update(at, len(waiting))
+        best = max((p.score for p in clerks), default=0.0)
+        sign_on = self.sign.update(
+            at,
+            aruco=self.settings.sign.aruco and self.sees_marker(markers),
+            ocr=self.settings.sign.ocr and self.ocr_hit,
+            detector=self.settings.sign.detector and self.counter is not None and any(
+                d.label == "pause_sign" and self.counter.overlap(d.box) > 0.3 for d in dets),
+        )
+        phones = [d for d in dets if d.label == "phone"]
+        food = [d for d in dets if d.label == "food" or (t.eating_includes_drink and d.label == "drink")]
+        footwear = [d for d in dets if d.label in ("slipper", "shoe")]
+        p_score, p_kind = phone_score(clerks, phones)
+        return Observation(
+            at=at, observed=True, present=present, staff_count=count,
+            presence_confidence=best if present else 1.0 - best,
+            customers=customers, sign=sign_on, sign_cue=self.sign.cue,
+            slippers=self.votes["slippers"].update(slippers_score(footwear, self.floor)),
+            eating=self.votes["eating"].update(eating_score(clerks, food)),
+            phone=self.votes["phone"].update(p_score, p_kind),
+        )
+
+
+class CameraPipeline:
+    def __init__(
+        self,
+        camera: CameraConfig,
+        settings: EdgeSettings,
+        detector: DetectorHolder,
+        emit: Emit,
+        *,
+        on_evidence: Callable[[EvidenceReady], None] | None = None,
+        ocr: OcrWorker | None = None,
+    ) -> None:
+        self.camera, self.settings, self.detector, self.emit = camera, settings, detector, emit
+        self.health = CameraHealthMonitor()
+        self.timer = StageTimer()
+        self.frames = 0
+        self.aruco = ArucoReader()
+        self.ocr = ocr
+        self._ocr_due: datetime | None = None
+        self.windows: list[WindowAnalyser] = []
+        self._on_evidence = on_evidence
+        self.recorder: EvidenceRecorder | None = None
+        self._health_sent: str | None = None
+        self._last_at: datetime | None = None
+        self._started = time.monotonic()
+
+    # -- setup on the first frame (zones need the frame size) ---------------------------------------------
+
+    def _setup(self, size: tuple[int, int]) -> None:
+        s = self.settings
+        self.windows = [
+            WindowAnalyser(
+                config=w, settings=s, frame_size=size,
+                rules=WindowRules(site=s.site, device=s.device, camera=self.camera.id, window=w.id,
+                                  thresholds=s.rules, hours=s.hours_for(w), state_refresh_s=s.state_refresh_s,
+                                  model_version=self.detector.current.version),
+            )
+            for w in self.camera.windows
+        ]
+        counters = [w.counter for w in self.windows if w.counter is not None]
+        self.counter_crop = union_bbox(counters, 0.05, size) if counters else None
+        if s.evidence.enabled and self._on_evidence is not None:
+            self.recorder = EvidenceRecorder(
+                self.camera.id, s.evidence.dir / self.camera.id, fps=self.camera.analysis_fps,
+                pre_roll_s=s.evidence.pre_roll_s, post_roll_s=s.evidence.post_roll_s,
+                max_width=s.evidence.max_width, jpeg_quality=s.evidence.jpeg_quality, on_ready=self._on_evidence,
+            )
+
+    # -- per frame ----------------------------------------------------------------------------------------
+
+    def process(self, frame: Frame) -> None:
+        image = frame.image
+        h, w = image.shape[:2]
+        if not self.windows:
+            self._setup((w, h))
+        self.frames += 1
+        self._last_at = frame.at
+        status = self.health.on_frame(image, frame.at)
+        self._emit_health(frame.at)
+        detector = self.detector.current
+        with self.timer.stage("inference"):
+            per_window = detector.detect_crops(image, [wa.crop for wa in self.windows])
+        markers: list[tuple[int, npt.NDArray[np.float32]]] = []
+        if self.counter_crop is not None and self.settings.sign.aruco and status == "ok":
+            with self.timer.stage("sign"):
+                x1, y1, x2, y2 = self.counter_crop
+                markers = [(mid, c + np.array([x1, y1], np.float32))
+                           for mid, c in self.aruco.markers(image[y1:y2, x1:x2])]
+        self._maybe_ocr(frame)
+        with self.timer.stage("rules"):
+            outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]] = []
+            for wa, dets in zip(self.windows, per_window, strict=True):
+                wa.rules.model_version = detector.version
+                obs = wa.observe(frame.at, dets, markers, status)
+                outputs.extend((wa, m) for m in wa.rules.step(obs))
+        if self.recorder is not None:
+            with self.timer.stage("encode"):
+                evidence_image = self._privacy(image)
+                self._evidence_for(outputs, evidence_image)
+                self.recorder.add_frame(evidence_image, frame.at)
+        for _, message in outputs:
+            self.emit(message)
+
+    def _privacy(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        if not self.settings.evidence.blur_customer_faces:
+            return image
+        customer_zones = [wa.customer for wa in self.windows if wa.customer is not None]
+        if not customer_zones:
+            return image
+        people = [d for wa in self.windows for d in wa.last_detections if d.label == "person"]
+        out = image.copy()
+        blur_customer_heads(out, people, customer_zones)
+        return out
+
+    def _evidence_for(self, outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]],
+                      image: npt.NDArray[np.uint8]) -> None:
+        assert self.recorder is not None
+        for i, (wa, message) in enumerate(outputs):
+            if not isinstance(message, EventMessage) or message.phase is not EventPhase.START:
+                continue
+            if message.rule.is_camera_health:
+                continue
+            picture = annotate(image, wa.last_detections, wa.zones,
+                               f"{wa.config.id} {message.rule.value}")
+            snap = self.recorder.snapshot(message.event_id, picture)
+            wa.rules.record_evidence(message.event_id, [snap.ref])
+            outputs[i] = (wa, message.model_copy(update={"evidence": [*message.evidence, snap.ref]}))
+            if self._on_evidence is not None:
+                self._on_evidence(snap)
+            self.recorder.request_clip(message.event_id, message.sent_at)
+
+    def _maybe_ocr(self, frame: Frame) -> None:
+        if self.ocr is None or self.counter_crop is None or not self.settings.sign.ocr:
+            return
+        if self._ocr_due is not None and frame.at < self._ocr_due:
+            return
+        x1, y1, x2, y2 = self.counter_crop
+        crop = frame.image[y1:y2, x1:x2].copy()
+
+        def done(lines: list[tuple[npt.NDArray[np.float32], str, float]]) -> None:
+            for wa in self.windows:
+                wa.ocr_hit = wa.counter is not None and any(
+                    is_pause_text(text) and wa.counter.contains(*(quad.mean(axis=0) + np.array([x1, y1])))
+                    for quad, text, _ in lines)
+
+        if self.ocr.submit(crop, done):
+            self._ocr_due = frame.at + timedelta(seconds=self.settings.sign.ocr_every_s)
+
+    # -- without frames -----------------------------------------------------------------------------------
+
+    def blind(self, at: datetime, detail: str) -> None:
+        """The source is gone: the camera is offline; its windows are unobserved (never 'absent')."""
+        self.health.on_lost(at, detail)
+        self._advance(at)
+
+    def tick(self, at: datetime) -> None:
+        """No frame for a while (live sources): let health and rules move on the wall clock."""
+        if self._last_at is not None and at <= self._last_at:
+            return
+        self.health.tick(at)
+        if not self.health.observed:
+            self._advance(at)
+
+    def _advance(self, at: datetime) -> None:
+        self._emit_health(at)
+        self._last_at = at
+        for wa in self.windows:
+            for message in wa.rules.step(wa.observe(at, [], [], self.health.status)):
+                self.emit(message)
+
+    def finish(self, at: datetime, reason: str = "source_ended") -> None:
+        for wa in self.windows:
+            for message in wa.rules.close_all(at, reason):
+                self.emit(message)
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def attach(self, ready: EvidenceReady, at: datetime) -> None:
+        """A clip finished encoding: send it as the event's next message."""
+        for wa in self.windows:
+            message = wa.rules.attach_evidence(ready.event_id, [ready.ref], at)
+            if message is not None:
+                self.emit(message)
+                return
+
+    def _emit_health(self, at: datetime) -> None:
+        status = self.health.status
+        if status == self._health_sent:
+            return
+        self._health_sent = status
+        elapsed = max(1e-6, time.monotonic() - self._started)
+        self.emit(CameraHealth(
+            site=self.settings.site, device=self.settings.device, camera=self.camera.id, at=at, status=status,
+            fps=round(self.frames / elapsed, 2), last_frame_at=self.health.last_frame_at,
+            detail=self.health.detail or None,
+        ))

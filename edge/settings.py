@@ -1,0 +1,268 @@
+"""Edge node configuration: one YAML file plus ``CW_EDGE_`` environment variables.
+
+Zones are polygons in *normalised* image coordinates (0..1, x right, y down) so a config survives a
+camera resolution change. Every window has a staff zone; counter, floor and customer zones are optional
+and switch on the cues that need them (sign / slippers / customers).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from broker.payloads import SegmentId
+from counterwatch.config import ServiceSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _point(value: tuple[float, float]) -> tuple[float, float]:
+    x, y = value
+    if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+        raise ValueError(f"point {list(value)} is outside 0..1 (zones use normalised coordinates)")
+    return (float(x), float(y))
+
+
+NormPoint = Annotated[tuple[float, float], AfterValidator(_point)]
+Polygon = Annotated[list[NormPoint], Field(min_length=3)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zones(_Strict):
+    staff: Polygon = Field(description="where a clerk on duty sits or stands")
+    counter: Polygon | None = Field(default=None, description="desk top where a pause sign is put up")
+    floor: Polygon | None = Field(default=None, description="floor behind the counter (footwear)")
+    customer: Polygon | None = Field(default=None, description="where customers wait in front")
+
+
+_RANGE = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+
+
+class TimeRange(_Strict):
+    """``"09:00-12:00"`` in the site's local time; ``24:00`` is allowed as an end."""
+
+    start: time
+    end: time | None  # None = midnight at the end of the day
+
+    @classmethod
+    def parse(cls, text: str) -> TimeRange:
+        m = _RANGE.match(text.strip())
+        if not m:
+            raise ValueError(f"{text!r} is not a time range like '09:00-12:00'")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+            raise ValueError(f"{text!r} holds an impossible time")
+        start, end = time(h1, m1), (None if h2 == 24 else time(h2, m2))
+        if end is not None and end <= start:
+            raise ValueError(f"{text!r} ends before it starts")
+        return cls(start=start, end=end)
+
+    def contains(self, t: time) -> bool:
+        return self.start <= t and (self.end is None or t < self.end)
+
+
+def _ranges(value: object) -> object:
+    if isinstance(value, list):
+        return [TimeRange.parse(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+WEEKDAYS = list(Weekday)
+_OFFICE = ["09:00-12:00", "13:30-17:30"]
+
+
+class ServiceHours(_Strict):
+    """When staff rules apply. Outside these hours presence is still reported but no staff rule fires."""
+
+    timezone: str = "Asia/Shanghai"
+    weekly: dict[Weekday, list[TimeRange]] = Field(
+        default_factory=lambda: {d: [TimeRange.parse(r) for r in _OFFICE] for d in WEEKDAYS[:5]}
+    )
+    breaks: list[TimeRange] = Field(default_factory=list, description="every day, cut out of the schedule")
+    holidays: list[date] = Field(default_factory=list, description="closed all day")
+    workdays: dict[date, Weekday] = Field(
+        default_factory=dict, description="make-up working days (调休): date -> weekday schedule to use"
+    )
+
+    _parse_weekly = field_validator("weekly", mode="before")(
+        lambda v: {k: _ranges(r) for k, r in v.items()} if isinstance(v, dict) else v
+    )
+    _parse_breaks = field_validator("breaks", mode="before")(_ranges)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class WindowConfig(_Strict):
+    id: SegmentId
+    number: int | None = Field(
+        default=None, ge=0, description="printed window number; its pause-sign marker is ArUco id number % 50"
+    )
+    staff_count_expected: int = Field(1, ge=0)
+    zones: Zones
+    service_hours: ServiceHours | None = Field(default=None, description="overrides the site's hours")
+
+
+class CameraConfig(_Strict):
+    id: SegmentId
+    source: str = Field(min_length=1, description="video file path, rtsp://... URL or usb:N")
+    analysis_fps: float = Field(5.0, gt=0, le=30)
+    loop: bool = Field(False, description="files: start again at the end")
+    realtime: bool = Field(True, description="files: pace playback at the file's frame rate")
+    windows: list[WindowConfig] = Field(min_length=1)
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, value: str) -> str:
+        if value.startswith("usb:") and not value[4:].isdigit():
+            raise ValueError("a USB source is 'usb:N' with N the device index")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_windows(self) -> CameraConfig:
+        ids = [w.id for w in self.windows]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"camera {self.id}: window ids repeat: {ids}")
+        return self
+
+
+class TlsSettings(_Strict):
+    ca: Path
+    cert: Path | None = None
+    key: Path | None = None
+
+
+class MqttSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = Field(default=None, description="defaults to the device id")
+    password: str | None = None
+    tls: TlsSettings | None = None
+    keepalive: int = Field(30, ge=5, le=3600)
+    client_id: str | None = Field(default=None, description="stable id for the persistent session")
+
+
+class DashboardSettings(_Strict):
+    url: str | None = Field(default=None, description="base URL for evidence upload; none = keep local")
+    token: str | None = None
+    timeout_s: float = Field(20.0, gt=0)
+
+
+class OutboxSettings(_Strict):
+    path: Path = Path("var/edge/outbox.sqlite")
+    max_messages: int = Field(200_000, ge=10)
+    max_clip_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
+    max_inflight: int = Field(32, ge=1, le=1000)
+
+
+class RuleThresholds(_Strict):
+    unattended_s: float = Field(60, gt=0)
+    absence_s: float = Field(30 * 60, gt=0)
+    customer_waiting_s: float = Field(60, gt=0)
+    slippers_s: float = Field(10, gt=0)
+    eating_s: float = Field(10, gt=0)
+    phone_s: float = Field(30, gt=0)
+    camera_blind_s: float = Field(10, ge=0, description="blind this long before a camera health event")
+    update_every_s: float = Field(60, gt=0, description="an open event repeats its state this often")
+    eating_includes_drink: bool = False
+    # Presence inertia: a clerk must be seen this long to count as arrived, and missed this long to
+    # count as gone. Detection drop-outs shorter than leave_s never reach the rules.
+    presence_enter_s: float = Field(1.0, ge=0)
+    presence_leave_s: float = Field(4.0, ge=0)
+    staff_min_overlap: float = Field(0.3, gt=0, le=1, description="share of a person box inside the staff zone")
+    # Behaviour voting: K positive analysis frames among the last N.
+    vote_k: int = Field(3, ge=1)
+    vote_n: int = Field(5, ge=1)
+    min_box_area: float = Field(0.0004, ge=0, description="objects smaller than this (frame fraction) ignored")
+
+    @model_validator(mode="after")
+    def _votes(self) -> RuleThresholds:
+        if self.vote_k > self.vote_n:
+            raise ValueError("vote_k must not exceed vote_n")
+        return self
+
+
+class DetectorSettings(_Strict):
+    model: Path | None = Field(default=None, description="ONNX file; default: models/manifest.json")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    confidence: float = Field(0.3, gt=0, lt=1)
+    iou: float = Field(0.5, gt=0, lt=1)
+    imgsz: int | None = Field(default=None, ge=32, le=1920, description="input size; default: the model's")
+    crop_padding: float = Field(0.15, ge=0, le=1, description="zone union bbox padding (fraction)")
+    threads: int = Field(1, ge=1, le=64)
+
+
+class SignSettings(_Strict):
+    aruco: bool = True
+    ocr: bool = True
+    ocr_every_s: float = Field(3.0, gt=0)
+    detector: bool = True
+    votes_k: int = Field(2, ge=1)
+    votes_n: int = Field(3, ge=1)
+    hold_s: float = Field(6.0, ge=0, description="a sign stays 'up' this long after its last sighting")
+
+
+class EvidenceSettings(_Strict):
+    enabled: bool = True
+    dir: Path = Path("var/edge/evidence")
+    pre_roll_s: float = Field(10.0, ge=0, le=60)
+    post_roll_s: float = Field(10.0, ge=0, le=60)
+    blur_customer_faces: bool = True
+    max_width: int = Field(1280, ge=160)
+    jpeg_quality: int = Field(80, ge=10, le=100)
+
+
+class EdgeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="CW_EDGE_")
+
+    site: SegmentId
+    device: SegmentId
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    rules: RuleThresholds = Field(default_factory=RuleThresholds)
+    service_hours: ServiceHours = Field(default_factory=ServiceHours)
+    sign: SignSettings = Field(default_factory=SignSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    heartbeat_s: float = Field(30.0, gt=0)
+    state_refresh_s: float = Field(300.0, gt=0, description="re-publish window state this often")
+    log_level: Literal["debug", "info", "warning"] = "info"
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> EdgeSettings:
+        ids = [c.id for c in self.cameras]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"camera ids repeat: {ids}")
+        return self
+
+    def hours_for(self, window: WindowConfig) -> ServiceHours:
+        return window.service_hours or self.service_hours

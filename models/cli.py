@@ -1,0 +1,141 @@
+"""``counterwatch models ...``: build-dataset, train, export, evaluate, dataset-from-reviews, sample.
+
+Each handler imports its module lazily: ``train``/``export`` need the ``train`` extra (torch, ultralytics),
+everything else runs in the runtime venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+TEACHER_PT = SHARED / "weights/yolo11n-coco-init.pt"
+TEACHER_ONNX = ROOT / "var/teacher/yolo11n-coco-init.onnx"
+DATASET = ROOT / "var/datasets/counterwatch-v1"
+
+
+def _build_dataset(args: argparse.Namespace) -> int:
+    from models.data.build import BuildConfig, build
+
+    cfg = BuildConfig(shared=args.shared, out=args.out, teacher=args.teacher, seed=args.seed)
+    if args.scale != 1.0:
+        cfg.sign_composites = {k: max(1, int(v * args.scale)) for k, v in cfg.sign_composites.items()}
+        cfg.footwear_composites = {k: max(1, int(v * args.scale)) for k, v in cfg.footwear_composites.items()}
+    summary = build(cfg)
+    print(json.dumps(summary["totals"], indent=2))
+    return 0
+
+
+def _needs_train_extra(what: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ultralytics") is None or importlib.util.find_spec("torch") is None:
+        raise SystemExit(f"counterwatch models {what}: needs the train extra (torch, ultralytics); "
+                         "run it with ./cw train ... or install .[train]")
+
+
+def _train(args: argparse.Namespace) -> int:
+    _needs_train_extra("train")
+    from models import train
+
+    return train.main(args)
+
+
+def _export(args: argparse.Namespace) -> int:
+    if not args.skip_export:
+        _needs_train_extra("export")
+    from models import export
+
+    return export.main(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from models import evaluate
+
+    return evaluate.main(args)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from models import sample
+
+    return sample.main(args)
+
+
+def _from_reviews(args: argparse.Namespace) -> int:
+    from models import reviews
+
+    return reviews.main(args)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    models = sub.add_parser("models", help="detector: dataset, train, export, evaluate")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    p = msub.add_parser("build-dataset", help="assemble the YOLO dataset from ../shared (+ synthetic signs)")
+    p.add_argument("--shared", type=Path, default=SHARED)
+    p.add_argument("--out", type=Path, default=DATASET)
+    p.add_argument("--teacher", type=Path, default=TEACHER_ONNX, help="COCO teacher ONNX for pseudo-labels")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the number of synthetic composites")
+    p.set_defaults(handler=_build_dataset)
+
+    from models import train_args
+
+    train_args.add_arguments(msub.add_parser("train", help="fine-tune (needs the train extra: ./cw train)"))
+    msub.choices["train"].set_defaults(handler=_train)
+
+    p = msub.add_parser("export", help="ONNX export + manifest (needs the train extra)")
+    p.add_argument("--weights", type=Path, required=True, help="best.pt of a run")
+    p.add_argument("--name", default="counterwatch-det-v1")
+    p.add_argument("--imgsz", type=int, default=320)
+    p.add_argument("--out-dir", type=Path, default=ROOT / "models")
+    p.add_argument("--dataset", type=Path, default=DATASET, help="the built dataset (val + holdout splits)")
+    p.add_argument("--teacher", type=Path, default=TEACHER_ONNX, help="COCO teacher ONNX for the baseline")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--skip-export", action="store_true", help="keep the ONNX file; re-evaluate + manifest")
+    p.set_defaults(handler=_export)
+
+    p = msub.add_parser("evaluate", help="per-class P/R/AP50 with onnxruntime only")
+    p.add_argument("--model", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="YOLO folder (images/ + labels/) or a split of it")
+    p.add_argument("--split", default=None, help="split under images/ (default: DIR itself or 'val')")
+    p.add_argument("--class-map", choices=["auto", "coco"], default="auto",
+                   help="coco: map a COCO model's names onto the taxonomy (for the teacher)")
+    p.add_argument("--conf", type=float, default=0.25, help="operating threshold for precision/recall")
+    p.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
+    p.add_argument("--include", default="*", help="glob of image names, e.g. 'sus_*' for suspisense only")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(handler=_evaluate)
+
+    p = msub.add_parser("sample", help="build the small labelled evaluation sample CI uses")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--shared", type=Path, default=SHARED)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=_sample)
+
+    p = msub.add_parser("dataset-from-reviews", help="pull reviewed events from the dashboard as YOLO data")
+    p.add_argument("--dashboard", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    p.add_argument("--token", required=True, help="API bearer token")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--since", default=None, help="ISO-8601 UTC timestamp")
+    p.set_defaults(handler=_from_reviews)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m models.cli ...`` (what ``./cw train`` runs in the train venv)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="models")
+    register(parser.add_subparsers(dest="command", required=True))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(["models", *argv])
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Pseudo-labels from the COCO teacher for classes a source does not label, so that an unlabelled person
+or cup is not taught as background."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.data.labels import Box, box_iou
+from models.infer import Image, OnnxDetector
+from models.taxonomy import CLASS_ID, COCO_TO_OURS
+
+
+@dataclass(frozen=True)
+class PseudoLabelPolicy:
+    """Per-class confidence a teacher box needs to become a label. High on purpose: a missed pseudo-label
+    only weakens a positive, a wrong one teaches a false positive."""
+
+    conf: dict[str, float] = field(
+        default_factory=lambda: {"person": 0.45, "drink": 0.35, "food": 0.35, "phone": 0.5}
+    )
+    # a teacher phone this close to a human-labelled phone is the same phone
+    duplicate_iou: float = 0.2
+
+
+def teacher_boxes(detector: OnnxDetector, image: Image, policy: PseudoLabelPolicy,
+                  classes: set[str]) -> list[Box]:
+    det = detector(image, conf=min(policy.conf.values()), iou=0.6)
+    out: list[Box] = []
+    for (x1, y1, x2, y2), score, coco in zip(det.boxes, det.scores, det.classes, strict=True):
+        ours = COCO_TO_OURS.get(int(coco))
+        if ours is None or ours not in classes or score < policy.conf[ours]:
+            continue
+        out.append(Box(CLASS_ID[ours], float(x1), float(y1), float(x2), float(y2)))
+    return out
+
+
+def merge_pseudo(human: list[Box], pseudo: list[Box], policy: PseudoLabelPolicy) -> list[Box]:
+    """Human labels win: a pseudo box is kept only where it duplicates no human box of its class."""
+    merged = list(human)
+    for p in pseudo:
+        if not any(h.cls == p.cls and box_iou(h, p) > policy.duplicate_iou for h in human):
+            merged.append(p)
+    return merged

@@ -1,0 +1,122 @@
+"""The shipped model's manifest (models/manifest.json) and its verification.
+
+The edge reads ``file`` and ``sha256`` through :func:`verify` before loading a model, so a truncated or
+swapped file is refused with a clear error instead of producing silent garbage detections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from models.metrics import ClassMetrics
+
+MANIFEST_NAME = "manifest.json"
+
+
+class ManifestError(ValueError):
+    """The manifest is missing, malformed or does not match its model file."""
+
+
+class InputSpec(BaseModel):
+    imgsz: int
+    layout: str = "NCHW float32 RGB in [0,1], letterboxed with gray 114 padding"
+    output: str = "(N, 4 + nc, anchors): cx, cy, w, h in input pixels, then per-class sigmoid scores"
+    dynamic_batch: bool = True
+    opset: int = 17
+
+
+class DataSource(BaseModel):
+    name: str
+    role: str
+    licence: str
+    proxy: bool = False
+    caveat: str = ""
+
+
+class Evaluation(BaseModel):
+    """One evaluation run of the model (or the teacher) on one labelled split."""
+
+    data: str
+    description: str
+    images: int
+    ms_per_image_mean: float | None = None
+    classes: dict[str, ClassMetrics]
+
+
+class AcceptanceCheck(BaseModel):
+    name: str
+    value: float
+    threshold: float
+    passed: bool
+    detail: str = ""
+
+
+class Training(BaseModel):
+    run_id: str
+    init_weights: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    epochs_completed: int | None = None
+
+
+class Manifest(BaseModel):
+    schema_version: int = 1
+    name: str
+    version: str
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    created: AwareDatetime
+    classes: list[str]
+    input: InputSpec
+    licence: str = "AGPL-3.0 (fine-tuned from Ultralytics YOLO11n COCO weights)"
+    training: Training
+    data_sources: list[DataSource]
+    data_counts: dict[str, Any]
+    metrics: dict[str, Evaluation]
+    teacher_baseline: dict[str, Evaluation] = Field(default_factory=dict)
+    acceptance: list[AcceptanceCheck] = Field(default_factory=list)
+    caveats: list[str] = Field(default_factory=list)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load(path: Path) -> Manifest:
+    """Read a manifest (``path`` is the JSON file or the folder holding manifest.json)."""
+    path = path / MANIFEST_NAME if path.is_dir() else path
+    try:
+        return Manifest.model_validate_json(path.read_bytes())
+    except FileNotFoundError as e:
+        raise ManifestError(f"no model manifest at {path}") from e
+    except ValueError as e:
+        raise ManifestError(f"invalid model manifest {path}: {e}") from e
+
+
+def verify(path: Path) -> Path:
+    """Check the model file named by the manifest exists and matches its sha256; return its path."""
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    manifest = load(manifest_path)
+    model = (manifest_path.parent / manifest.file).resolve()
+    if not model.is_file():
+        raise ManifestError(f"model file {model} named by {manifest_path} does not exist")
+    actual = sha256_of(model)
+    if actual != manifest.sha256:
+        raise ManifestError(f"model file {model} has sha256 {actual}, manifest {manifest_path} says "
+                            f"{manifest.sha256}")
+    return model
+
+
+def now_utc() -> datetime:
+    from datetime import UTC
+
+    return datetime.now(UTC)
