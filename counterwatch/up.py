@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -166,11 +167,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Migrate, seed the demo hall and register the edge device (prints its upload token once; a
     # re-run rotates it, which is fine: the edge config is rewritten below).
     run_cli(["dashboard", "migrate"], dash_env)
-    run_cli(["dashboard", "seed", "--demo"], dash_env)
-    token = run_cli(
-        ["dashboard", "add-device", "--site", SITE, "--device", DEVICE, "--camera", CAMERA,
-         "--window", WINDOW, "--token-only"], dash_env,
-    ).strip().splitlines()[-1]
+    run_cli(["dashboard", "seed"], dash_env)
+    registered = run_cli(
+        ["dashboard", "add-device", "--site", SITE, "--device", DEVICE, "--camera", f"{CAMERA}:{WINDOW}"],
+        dash_env,
+    )
+    token = json.loads(registered.strip().splitlines()[-1])["upload_token"]
 
     edge_yaml = data_dir / "edge.yaml"
     edge_yaml.write_text(yaml.safe_dump(
