@@ -32,7 +32,8 @@ from dashboard.web import queries
 SECTIONS = ("sites", "devices", "windows", "cameras", "staff", "rosters", "users", "hours", "retention")
 _SECTION_ROLES = {s: ADMIN_ROLES for s in SECTIONS} | {"staff": ROSTER_ROLES, "rosters": ROSTER_ROLES}
 ANY_ADMIN_ROLES = tuple(set(ADMIN_ROLES) | set(ROSTER_ROLES))
-ZONE_KINDS = ("counter", "seat", "queue", "sign")
+# The edge's per-window zone kinds (edge/settings.py Zones): same names end to end.
+ZONE_KINDS = ("staff", "counter", "floor", "customer")
 
 
 def roles_for(section: str) -> tuple[Role, ...]:

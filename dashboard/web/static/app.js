@@ -164,7 +164,7 @@
     let current = [];
     const ctx = canvas.getContext("2d");
     const kindSelect = $("#zone-kind"), nameInput = $("#zone-name");
-    const colours = { counter: "#17a34a", seat: "#2563eb", queue: "#d97706", sign: "#c026d3" };
+    const colours = { staff: "#2563eb", counter: "#17a34a", floor: "#c026d3", customer: "#d97706" };
     function draw() {
       canvas.width = img.clientWidth; canvas.height = img.clientHeight;
       ctx.clearRect(0, 0, canvas.width, canvas.height);
