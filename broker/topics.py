@@ -43,6 +43,8 @@ def check_segment(value: str, what: str) -> str:
     """Ids end up in topic paths and file names: keep them to a safe alphabet."""
     if not _SEGMENT.fullmatch(value):  # fullmatch: "$" alone would let a trailing newline through
         raise TopicError(f"{what} {value!r} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    if not value.strip("."):  # "." and ".." name directories, never a device, camera or file
+        raise TopicError(f"{what} {value!r} must not consist of dots only")
     return value
 
 

@@ -8,6 +8,7 @@ keeps the model-rollout subscription while we are away; Last Will = retained ``o
 from __future__ import annotations
 
 import logging
+import queue
 import ssl
 import threading
 import time
@@ -51,7 +52,10 @@ class Publisher:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._inflight: dict[int, tuple[int, float]] = {}  # mid -> (outbox row id, sent at)
-        self._lock = threading.Lock()
+        # In-flight bookkeeping belongs to the sender thread alone: paho calls on_publish while holding its
+        # own message lock, so taking a lock of ours there (that the sender holds around publish()) would
+        # deadlock. PUBACKs are handed over through this queue instead.
+        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
         self.status_topic = str(Topic(TopicKind.STATUS, site, device))
         client_id = settings.client_id or f"cw-{site}-{device}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
@@ -113,11 +117,8 @@ class Publisher:
         log.warning("MQTT disconnected: %s (outbox keeps everything not acknowledged)", rc)
 
     def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
-        with self._lock:
-            entry = self._inflight.pop(mid, None)
-        if entry is not None:
-            self.outbox.ack(entry[0])
-            self.outbox.changed.set()
+        self._acks.put(mid)
+        self.outbox.changed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         from broker.codec import Rejected, decode
@@ -136,27 +137,35 @@ class Publisher:
         while not self._stop.is_set():
             self.outbox.changed.wait(1.0)
             self.outbox.changed.clear()
+            self._settle_acks()
             if not self.connected.is_set():
                 continue
             now = time.monotonic()
-            with self._lock:
-                # A row unacknowledged for long while connected is sent again (same payload, same ids).
-                stale = [mid for mid, (_, at) in self._inflight.items() if now - at > RESEND_AFTER_S]
-                for mid in stale:
-                    del self._inflight[mid]
-                busy = {row for row, _ in self._inflight.values()}
-                room = self._window - len(self._inflight)
+            # A row unacknowledged for long while connected is sent again (same payload, same ids).
+            for mid in [mid for mid, (_, at) in self._inflight.items() if now - at > RESEND_AFTER_S]:
+                del self._inflight[mid]
+            busy = {row for row, _ in self._inflight.values()}
+            room = self._window - len(self._inflight)
             if room <= 0:
                 continue
             for row in self.outbox.pending(room, exclude=busy):
                 if not self.connected.is_set():
                     break
-                with self._lock:
-                    info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
-                    if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                        self._inflight[info.mid] = (row.id, now)
+                info = self.client.publish(row.topic, row.payload, qos=row.qos, retain=row.retain)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     break
+                # Registered before this thread looks at the ack queue again, so no PUBACK is missed.
+                self._inflight[info.mid] = (row.id, now)
+
+    def _settle_acks(self) -> None:
+        while True:
+            try:
+                mid = self._acks.get_nowait()
+            except queue.Empty:
+                return
+            entry = self._inflight.pop(mid, None)
+            if entry is not None:  # unknown mids: status messages, or rows already re-sent
+                self.outbox.ack(entry[0])
 
     def publish_now(self, topic: str, payload: bytes, *, retain: bool = False) -> bool:
         """Best-effort QoS 0 send outside the outbox (heartbeats: only the latest one matters)."""
@@ -166,8 +175,7 @@ class Publisher:
 
     @property
     def inflight(self) -> int:
-        with self._lock:
-            return len(self._inflight)
+        return len(self._inflight)
 
 
 class Uploader(threading.Thread):
