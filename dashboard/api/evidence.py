@@ -7,6 +7,7 @@ unless the whole body arrived and its sha256 matches."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import re
 from collections.abc import Iterator
@@ -97,6 +98,13 @@ async def upload_evidence(
         store.commit(staged, key)
         audit(db, f"device:{device.id}", "upload", "evidence", evidence_id,
               {"size": size, "content_type": content_type}, ip=client_ip(request))
+    except OSError as exc:
+        # Disk full or store unavailable: nothing is kept (row rolled back, staged file removed) and the
+        # device, which does not treat 503/507 as final, retries later.
+        db.rollback()
+        full = exc.errno == errno.ENOSPC
+        raise HTTPException(status.HTTP_507_INSUFFICIENT_STORAGE if full else status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"evidence store {'full' if full else 'unavailable'}: {exc.strerror}") from exc
     finally:
         staged.unlink(missing_ok=True)
     return Response(status_code=status.HTTP_201_CREATED, content='{"status": "stored"}',
