@@ -42,7 +42,8 @@ def test_dark_and_covered_need_confirmation() -> None:
     assert run(m, [dark] * 15, start=1.6)[-1] == "dark"
     m2 = CameraHealthMonitor()
     run(m2, [scene(i) for i in range(5)])
-    covered = np.full((90, 160, 3), 120, np.uint8) + np.random.default_rng(0).integers(0, 3, (90, 160, 3), dtype=np.uint8)
+    grain = np.random.default_rng(0).integers(0, 3, (90, 160, 3), dtype=np.uint8)
+    covered = np.full((90, 160, 3), 120, np.uint8) + grain
     assert run(m2, [covered] * 15, start=1.0)[-1] == "obstructed"
 
 
