@@ -96,14 +96,19 @@ def import_leave_csv(
     db: Session, text: str, *, policy: LeavePolicy, tz: ZoneInfo, actor: User | None = None
 ) -> tuple[list[LeaveRecord], list[RowError]]:
     """Validate every row first; add nothing unless all rows are good (the caller's transaction commits)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="": the csv module handles \r\n, \n and quoted line breaks itself.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        return [], [RowError(reader.line_num or 1, f"not a readable CSV: {exc}")]
     missing = [c for c in ("employee_no", "type", "start", "end") if c not in (reader.fieldnames or [])]
     if missing:
         return [], [RowError(1, f"missing column(s): {', '.join(missing)} (expected {', '.join(CSV_COLUMNS)})")]
     staff_by_no = {s.employee_no: s.id for s in db.scalars(select(Staff))}
     errors: list[RowError] = []
     parsed: list[dict[str, object]] = []
-    for line, row in enumerate(reader, start=2):
+    for line, row in enumerate(rows, start=2):
         try:
             no = (row.get("employee_no") or "").strip()
             if no not in staff_by_no:
@@ -125,5 +130,5 @@ def import_leave_csv(
             errors.append(RowError(line, str(exc)))
     if errors:
         return [], errors
-    rows = [new_leave(db, policy=policy, actor=actor, **p) for p in parsed]  # type: ignore[arg-type]
-    return rows, []
+    records = [new_leave(db, policy=policy, actor=actor, **p) for p in parsed]  # type: ignore[arg-type]
+    return records, []
