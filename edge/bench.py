@@ -47,7 +47,7 @@ def decode_sampled(path: str, fps: float, limit: int) -> tuple[list[npt.NDArray[
         if index % step == 0:
             ok, image = cap.retrieve()
             if ok:
-                frames.append(image)
+                frames.append(np.asarray(image, dtype=np.uint8))
         index += 1
     cap.release()
     if not frames:
@@ -132,7 +132,7 @@ def compare_ultralytics(pipeline: CameraPipeline, frames: list[npt.NDArray[np.ui
     rects = [wa.crop for wa in pipeline.windows]
     crops = [f[y1:y2, x1:x2] for f in frames[1:] for (x1, y1, x2, y2) in rects]
     model = YOLO(str(detector.path), task="detect")
-    size = settings.detector.imgsz or detector.input_size
+    size = list(detector.imgsz)
     model.predict(crops[:2], imgsz=size, verbose=False)  # warm-up
     t0 = time.process_time()
     for crop in crops:
