@@ -325,6 +325,7 @@ def test_zone_editor_saves_clicked_polygon_in_normalised_coordinates(
     for fx, fy in corners:
         canvas.click(position={"x": fx * box["width"], "y": fy * box["height"]})
     page.get_by_label("区域名称").fill("一号柜台")
+    page.locator("#zone-kind").select_option("counter")
     page.get_by_role("button", name="闭合区域").click()
     assert "一号柜台" in page.locator("#zone-list").inner_text()
     screenshot(page, "admin-zones-drawn-zh-CN")
