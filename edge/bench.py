@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         for p in pipelines:
             p.finish(start_at + len(frames) * period)
+            if p.recorder is not None:  # let clip encoding end before the temp dir and the process go
+                p.recorder.close()
 
     per_frame_s = cpu / processed + decode_s
     stages: dict[str, float] = {"decode": round(decode_s * 1000, 2)}

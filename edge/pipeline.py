@@ -130,7 +130,8 @@ class WindowAnalyser:
             aruco=self.settings.sign.aruco and self.sees_marker(markers),
             ocr=self.settings.sign.ocr and self.ocr_hit,
             detector=self.settings.sign.detector and self.counter is not None and any(
-                d.label == "pause_sign" and self.counter.overlap(d.box) > 0.3 for d in dets),
+                d.label == "pause_sign" and d.score >= self.settings.sign.detector_min_score
+                and self.counter.overlap(d.box) > 0.3 for d in dets),
         )
         phones = [d for d in dets if d.label == "phone"]
         food = [d for d in dets if d.label == "food" or (t.eating_includes_drink and d.label == "drink")]

@@ -224,6 +224,9 @@ class SignSettings(_Strict):
     ocr: bool = True
     ocr_every_s: float = Field(3.0, gt=0)
     detector: bool = True
+    # A sign hides an absence, so the detector cue keeps its own bar: the detector's global confidence may
+    # be set low for people seen from above without letting look-alike placards count as a pause sign.
+    detector_min_score: float = Field(0.4, gt=0, lt=1)
     votes_k: int = Field(2, ge=1)
     votes_n: int = Field(3, ge=1)
     hold_s: float = Field(6.0, ge=0, description="a sign stays 'up' this long after its last sighting")
