@@ -31,8 +31,7 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,6 +43,7 @@ from broker.mosquitto import BrokerConfig, MosquittoProcess, free_port, write_fi
 from broker.payloads import EventMessage, EventPhase, HeartbeatMessage, Rule, Severity
 from broker.topics import Topic, TopicKind
 from counterwatch.netproxy import NetProxy
+from dashboard.db.scratch import scratch_database
 
 log = logging.getLogger("counterwatch.soak")
 
@@ -349,21 +349,10 @@ class FaultLog:
         self.injected.append({"fault": kind, "at_s": round(started, 1), "seconds": round(seconds, 1), **extra})
 
 
-@contextlib.contextmanager
-def _database(kind: str, workdir: Path, postgres_url: str) -> Iterator[str]:
+def _database(kind: str, workdir: Path, postgres_url: str) -> contextlib.AbstractContextManager[str]:
     if kind == "sqlite":
-        yield f"sqlite:///{workdir / 'dashboard.db'}"
-        return
-    import psycopg
-
-    name = f"cw_soak_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{postgres_url}/{name}"
-    finally:
-        with psycopg.connect(postgres_url + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return contextlib.nullcontext(f"sqlite:///{workdir / 'dashboard.db'}")
+    return scratch_database(postgres_url, "cw_soak")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,12 +7,12 @@ event messages at QoS 1 as fast as the broker takes them, and prints JSON."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from broker.payloads import EventMessage, EventPhase, Rule, Severity
 from broker.topics import Topic, TopicKind
 from dashboard.db.engine import Database
 from dashboard.db.migrate import upgrade
+from dashboard.db.scratch import scratch_database
 from dashboard.ingest.apply import BatchResult, RawMessage
 from dashboard.ingest.consumer import IngestConsumer
 from dashboard.registry import CameraSpec, register_device
@@ -60,24 +61,10 @@ def _messages(n: int) -> list[tuple[str, bytes, str]]:
     return out
 
 
-def _database(args: argparse.Namespace, workdir: Path) -> tuple[str, str | None]:
+def _database(args: argparse.Namespace, workdir: Path) -> contextlib.AbstractContextManager[str]:
     if args.database == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", None
-    import psycopg
-
-    name = f"cw_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(args.postgres_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{args.postgres_url}/{name}", name
-
-
-def _drop(args: argparse.Namespace, name: str | None) -> None:
-    if name is None:
-        return
-    import psycopg
-
-    with psycopg.connect(args.postgres_url + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return contextlib.nullcontext(f"sqlite:///{workdir / 'bench.db'}")
+    return scratch_database(args.postgres_url, "cw_bench")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,12 +75,8 @@ def run(args: argparse.Namespace) -> int:
                      DEVICE: registry.add(DEVICE, Role.DEVICE, site=SITE)}
         cfg = BrokerConfig(data_dir=workdir / "broker", port=free_port())
         write_files(cfg, registry)
-        url, pg_name = _database(args, workdir)
-        try:
-            with MosquittoProcess(cfg):
-                result = _measure(args, url, cfg, passwords)
-        finally:
-            _drop(args, pg_name)
+        with _database(args, workdir) as url, MosquittoProcess(cfg):
+            result = _measure(args, url, cfg, passwords)
     print(json.dumps(result, indent=2))
     return 0 if result["complete"] else 1
 

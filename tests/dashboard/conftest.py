@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from broker.mosquitto import free_port, wait_for_port
 from dashboard.app import create_app
 from dashboard.db.engine import Database
 from dashboard.db.migrate import upgrade
+from dashboard.db.scratch import scratch_database
 from dashboard.settings import DashboardSettings
 from tests.dashboard.helpers import ApiUsers
 
@@ -89,14 +89,8 @@ def postgres_database(postgres_server: str | None) -> Iterator[str | None]:
     if postgres_server is None:
         yield None
         return
-    name = f"cw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{postgres_server}/{name}"
-    finally:
-        with psycopg.connect(postgres_server + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_server, "cw_test") as url:
+        yield url
 
 
 @pytest.fixture
