@@ -8,7 +8,11 @@ Three independent cues, cheapest first:
 2. **OCR** (RapidOCR) of the counter zone for 暂停服务 / 暂停办理 / 暂停受理 / 离岗 ... It costs seconds on a
    small CPU, so it runs in a background thread every few seconds per camera and its last answer stands
    until the next one.
-3. The detector's ``pause_sign`` class, when the model has one.
+3. The detector's ``pause_sign`` class, when the model has one. When models/manifest.json ships a
+   second-stage **sign verifier** for the running detector, each ``pause_sign`` candidate is cut from the
+   full frame and re-scored by it (:class:`SignDetectorCue`): final = det ** (1 - w) * p ** w, compared
+   with the manifest's calibrated threshold instead of ``sign.detector_min_score``. Look-alike placards
+   (欢迎光临, 请排队等候 ...) that the detector alone confuses with a pause sign are vetoed there.
 
 :class:`SignVote` turns the per-frame cues into a steady "sign up" state: K positive frames out of the last
 N raise it, and it is held for ``hold_s`` after the last sighting so a clerk's arm passing over the sign
@@ -17,20 +21,25 @@ does not bring it down.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, ValidationError
 
+from edge.detect import ROOT, Detection, ModelError, sha256_file
 from edge.rules.engine import SignCue
+from edge.settings import SignSettings
 
 log = logging.getLogger(__name__)
 
@@ -130,3 +139,128 @@ class SignVote:
     def reset(self) -> None:
         self.up, self.cue, self._last_seen = False, None, None
         self._votes.clear()
+
+
+# -- second-stage verifier ----------------------------------------------------------------------------------
+
+MANIFEST = ROOT / "models/manifest.json"
+_PAD = 114
+
+
+class VerifierSpec(BaseModel):
+    """The manifest's ``sign_verifier`` entry, as much of it as the edge needs (models/manifest.py)."""
+
+    file: str
+    sha256: str
+    size: int
+    margin: float
+    min_det: float
+    weight: float
+    threshold: float
+    detector_sha256: str
+
+
+def shipped_verifier(manifest: Path = MANIFEST) -> tuple[Path, VerifierSpec] | None:
+    """(ONNX path, spec) of the verifier the manifest ships, or None when it ships none."""
+    if not manifest.is_file():
+        return None
+    entry = json.loads(manifest.read_text()).get("sign_verifier")
+    if not entry:
+        return None
+    try:
+        spec = VerifierSpec(size=entry["input"]["size"], margin=entry["input"]["margin"], **{
+            k: entry[k] for k in ("file", "sha256", "min_det", "weight", "threshold", "detector_sha256")})
+    except (KeyError, TypeError, ValidationError) as e:
+        raise ModelError(f"invalid sign_verifier entry in {manifest}: {e}") from e
+    return manifest.parent / spec.file, spec
+
+
+def verifier_crop(image: npt.NDArray[np.uint8], box: Sequence[float], size: int, margin: float
+                  ) -> npt.NDArray[np.uint8]:
+    """Same recipe as models.signverify.crop (a test holds them equal): box + margin from the full frame,
+    gray outside it, stretched to size x size."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (float(v) for v in box)
+    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+    ex1, ey1 = int(np.floor(x1 - mx)), int(np.floor(y1 - my))
+    ex2, ey2 = max(int(np.ceil(x2 + mx)), ex1 + 2), max(int(np.ceil(y2 + my)), ey1 + 2)
+    region: npt.NDArray[Any] = image[max(ey1, 0) : min(ey2, h), max(ex1, 0) : min(ex2, w)]
+    if region.size == 0:
+        region = np.full((ey2 - ey1, ex2 - ex1, 3), _PAD, np.uint8)
+    else:
+        region = cv2.copyMakeBorder(region, max(-ey1, 0), max(ey2 - h, 0), max(-ex1, 0), max(ex2 - w, 0),
+                                    cv2.BORDER_CONSTANT, value=(_PAD, _PAD, _PAD))
+    shrink = region.shape[0] > size or region.shape[1] > size
+    out = cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return np.asarray(out, dtype=np.uint8)
+
+
+class SignVerifier:
+    """The verifier ONNX on onnxruntime; refuses a file whose sha256 is not the manifest's."""
+
+    def __init__(self, path: Path, spec: VerifierSpec, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        if not path.is_file():
+            raise ModelError(f"sign verifier {path} does not exist")
+        actual = sha256_file(path)
+        if actual != spec.sha256:
+            raise ModelError(f"sign verifier {path} has sha256 {actual}, expected {spec.sha256}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+        self.spec = spec
+
+    def probs(self, image: npt.NDArray[np.uint8], boxes: Sequence[Sequence[float]]) -> npt.NDArray[np.float32]:
+        """P(pause sign) per box (frame pixels)."""
+        if len(boxes) == 0:
+            return np.zeros(0, np.float32)
+        crops = np.stack([verifier_crop(image, b, self.spec.size, self.spec.margin) for b in boxes])
+        blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+        return np.asarray(self.session.run(None, {self.input_name: blob})[0], np.float32).reshape(-1)
+
+    def combine(self, det: float, p: float) -> float:
+        w = self.spec.weight
+        return float(max(det, 1e-6) ** (1 - w) * max(p, 1e-6) ** w)
+
+
+@dataclass
+class SignDetectorCue:
+    """The detector cue's scoring: with a verifier for the running detector, pause_sign detections are
+    re-scored (and those under ``min_det`` dropped) and compared with the verifier's bar; otherwise the
+    detector's own score is compared with ``sign.detector_min_score``."""
+
+    detector_min_score: float
+    verifier: SignVerifier | None = None
+    verifier_min_score: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: SignSettings, manifest: Path = MANIFEST) -> SignDetectorCue:
+        cue = cls(settings.detector_min_score)
+        if settings.detector and settings.verifier:
+            shipped = shipped_verifier(manifest)
+            if shipped is not None:
+                cue.verifier = SignVerifier(*shipped)
+                cue.verifier_min_score = settings.verifier_min_score or shipped[1].threshold
+        return cue
+
+    def active(self, detector_sha256: str | None) -> bool:
+        """The verifier is calibrated on one detector's scores: a swapped-in model runs without it."""
+        return self.verifier is not None and detector_sha256 == self.verifier.spec.detector_sha256
+
+    def min_score(self, detector_sha256: str | None) -> float:
+        if self.active(detector_sha256) and self.verifier_min_score is not None:
+            return self.verifier_min_score
+        return self.detector_min_score
+
+    def rescore(self, image: npt.NDArray[np.uint8], detections: list[Detection], detector_sha256: str | None
+                ) -> list[Detection]:
+        if not self.active(detector_sha256) or self.verifier is None:
+            return detections
+        v = self.verifier
+        signs = [d for d in detections if d.label == "pause_sign" and d.score >= v.spec.min_det]
+        probs = v.probs(image, [d.box for d in signs])
+        rescored = {id(d): replace(d, score=v.combine(d.score, float(p))) for d, p in zip(signs, probs, strict=True)}
+        return [rescored.get(id(d), d) for d in detections if d.label != "pause_sign" or id(d) in rescored]

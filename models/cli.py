@@ -59,6 +59,17 @@ def _evaluate(args: argparse.Namespace) -> int:
     return evaluate.main(args)
 
 
+def _verifier_crops(args: argparse.Namespace) -> int:
+    from models.signverify import CropSpec
+    from models.signverify_data import build_crops
+
+    for split in args.splits:
+        counts = build_crops(args.data, split, args.model, CropSpec(args.size, args.margin), args.out,
+                             min_det=args.min_det, jitters=args.jitters)
+        print(json.dumps({"split": split, **counts}))
+    return 0
+
+
 def _sample(args: argparse.Namespace) -> int:
     from models import sample
 
@@ -109,7 +120,27 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
     p.add_argument("--include", default="*", help="glob of image names, e.g. 'sus_*' for suspisense only")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--sign-verifier", default=None, metavar="manifest|FILE.onnx",
+                   help="re-score pause_sign with the second-stage verifier: 'manifest' = the one the model's "
+                        "manifest ships (with its crop size, margin, min_det, weight), or an ONNX file")
+    p.add_argument("--verifier-size", type=int, default=64)
+    p.add_argument("--verifier-margin", type=float, default=0.15)
+    p.add_argument("--verifier-min-det", type=float, default=0.05)
+    p.add_argument("--verifier-weight", type=float, default=0.5)
     p.set_defaults(handler=_evaluate)
+
+    p = msub.add_parser("verifier-crops", help="sign-verifier training crops from a built dataset split")
+    p.add_argument("--data", type=Path, default=DATASET)
+    p.add_argument("--model", type=Path, default=ROOT / "models/counterwatch-det-v1.onnx",
+                   help="detector whose pause_sign candidates are mined (true and false positives)")
+    p.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"],
+                   help="never the holdout: its font and backgrounds stay unseen")
+    p.add_argument("--out", type=Path, default=ROOT / "var/signverify")
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--margin", type=float, default=0.15)
+    p.add_argument("--min-det", type=float, default=0.05)
+    p.add_argument("--jitters", type=int, default=4)
+    p.set_defaults(handler=_verifier_crops)
 
     p = msub.add_parser("sample", help="build the small labelled evaluation sample CI uses")
     p.add_argument("--out", type=Path, required=True)

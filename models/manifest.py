@@ -63,6 +63,33 @@ class Training(BaseModel):
     epochs_completed: int | None = None
 
 
+class VerifierInput(BaseModel):
+    size: int  # square crop side, pixels
+    margin: float  # context added on every side of the detector box, fraction of its width / height
+    layout: str = "NCHW float32 RGB in [0,1]: box + margin cut from the full frame (gray 114 outside), resized"
+    output: str = "(N, 1) P(pause sign), sigmoid applied"
+    opset: int = 17
+
+
+class SignVerifier(BaseModel):
+    """The second-stage pause-sign verifier (models/signverify.py) that re-scores the detector's
+    ``pause_sign`` candidates: final = det ** (1 - weight) * p ** weight."""
+
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    input: VerifierInput
+    min_det: float  # candidates below this detector score are dropped, never verified
+    weight: float
+    threshold: float  # operating point on the final score (chosen on val for precision >= 0.95)
+    detector_sha256: str  # the detector whose candidates it was trained on and calibrated for
+    training: Training
+    data_counts: dict[str, Any]
+    ms_per_crop_mean: float | None = None
+    metrics: dict[str, Evaluation] = Field(default_factory=dict)  # two-stage (detector + verifier) runs
+    caveats: list[str] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     schema_version: int = 1
     name: str
@@ -81,6 +108,7 @@ class Manifest(BaseModel):
     teacher_baseline: dict[str, Evaluation] = Field(default_factory=dict)
     acceptance: list[AcceptanceCheck] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
+    sign_verifier: SignVerifier | None = None
 
 
 def sha256_of(path: Path) -> str:
@@ -102,18 +130,32 @@ def load(path: Path) -> Manifest:
         raise ManifestError(f"invalid model manifest {path}: {e}") from e
 
 
-def verify(path: Path) -> Path:
-    """Check the model file named by the manifest exists and matches its sha256; return its path."""
-    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
-    manifest = load(manifest_path)
-    model = (manifest_path.parent / manifest.file).resolve()
+def _checked(manifest_path: Path, file: str, sha256: str) -> Path:
+    model = (manifest_path.parent / file).resolve()
     if not model.is_file():
         raise ManifestError(f"model file {model} named by {manifest_path} does not exist")
     actual = sha256_of(model)
-    if actual != manifest.sha256:
-        raise ManifestError(f"model file {model} has sha256 {actual}, manifest {manifest_path} says "
-                            f"{manifest.sha256}")
+    if actual != sha256:
+        raise ManifestError(f"model file {model} has sha256 {actual}, manifest {manifest_path} says {sha256}")
     return model
+
+
+def verify(path: Path) -> Path:
+    """Check the model file named by the manifest (and its sign verifier, if it ships one) exists and
+    matches its sha256; return the detector's path."""
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    manifest = load(manifest_path)
+    model = _checked(manifest_path, manifest.file, manifest.sha256)
+    if manifest.sign_verifier is not None:
+        _checked(manifest_path, manifest.sign_verifier.file, manifest.sign_verifier.sha256)
+    return model
+
+
+def verify_sign_verifier(path: Path) -> Path | None:
+    """The sign verifier's checked path, or None when the manifest ships none."""
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    entry = load(manifest_path).sign_verifier
+    return None if entry is None else _checked(manifest_path, entry.file, entry.sha256)
 
 
 def now_utc() -> datetime:

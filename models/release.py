@@ -63,8 +63,9 @@ CAVEATS = [
     "food has almost no labelled examples (no food data available): the head starts from the COCO food rows, "
     "but fine-tuning on near-zero positives erased it (student AP50 0.0 vs teacher 0.6 on 3 val boxes); "
     "do not rely on the food class",
-    "pause_sign misses its acceptance target (recall at precision >= 0.95 on the held-out split: 0.52 < 0.95); "
-    "the edge must keep its ArUco and OCR cues for the sign",
+    "pause_sign misses its acceptance target (recall at precision >= 0.95 on the held-out split: detector "
+    "alone 0.52, with the second-stage sign verifier 0.879 < 0.95); the edge must keep its ArUco and OCR cues "
+    "for the sign",
 ]
 
 

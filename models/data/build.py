@@ -87,15 +87,18 @@ class Writer:
     counts: dict[str, dict[str, Counter[str]]] = field(default_factory=dict)  # split -> source -> class
 
     def write(self, split: str, source: str, name: str, image: Image, boxes: list[Box],
-              **provenance: str) -> None:
+              placards: list[Box] | None = None, **provenance: str) -> None:
         h, w = image.shape[:2]
         if self.png:
             cv2.imwrite(str(self.root / "images" / split / f"{name}.png"), image)
         else:
             cv2.imwrite(str(self.root / "images" / split / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
         kept = write_yolo(self.root / "labels" / split / f"{name}.txt", boxes, w, h)
+        row: dict[str, object] = {"image": name, "split": split, "source": source, **provenance}
+        if placards:  # hard-negative placards: never a label, but the sign verifier's negatives
+            row["placards"] = [[round(v, 1) for v in (b.x1, b.y1, b.x2, b.y2)] for b in placards]
         with (self.root / "sources.jsonl").open("a") as f:
-            f.write(json.dumps({"image": name, "split": split, "source": source, **provenance}) + "\n")
+            f.write(json.dumps(row) + "\n")
         per = self.counts.setdefault(split, {}).setdefault(source, Counter())
         per["images"] += 1
         for b in kept:
@@ -179,8 +182,10 @@ def _drop_occluded(boxes: list[Box], mask: npt.NDArray[np.bool_], max_covered: f
 
 
 def sign_composite(bg: Background, rng: np.random.Generator, faces: list[signs.FontFace], negative: bool,
-                   tint_p: float) -> tuple[Image, list[Box]]:
-    """Paste 0-2 pause signs (+ maybe an unlabelled distractor placard) into a copy of ``bg``."""
+                   tint_p: float, placards: list[Box] | None = None) -> tuple[Image, list[Box]]:
+    """Paste 0-2 pause signs (+ maybe an unlabelled distractor placard) into a copy of ``bg``. The
+    distractors' boxes are appended to ``placards`` when given (class -1: never written as a label); this
+    draws nothing from ``rng``, so the composites stay bit-identical with or without it."""
     img = bg.load()
     if bg.image is None and rng.random() < tint_p:
         img = composite.tint(img, rng)
@@ -199,6 +204,8 @@ def sign_composite(bg: Background, rng: np.random.Generator, faces: list[signs.F
         boxes = _drop_occluded(boxes, pasted.mask)
         if label_h is not None:
             boxes.append(Box(CLASS_ID["pause_sign"], *pasted.box))
+        elif placards is not None:
+            placards.append(Box(-1, *pasted.box))
     return composite.jpeg(composite.photometric(img, rng), rng), boxes
 
 
@@ -286,9 +293,10 @@ def build(cfg: BuildConfig) -> dict[str, object]:
         for i in range(n):
             bg = pool[int(rng.integers(len(pool)))]
             negative = rng.random() < cfg.sign_negative_frac
-            img, boxes = sign_composite(bg, rng, faces, negative, cfg.tint_p)
-            writer.write(split, "synthetic-signs", f"sign_{bg.stem}_{i:04d}", img, boxes, background=bg.stem,
-                         fonts=",".join(families))
+            placards: list[Box] = []
+            img, boxes = sign_composite(bg, rng, faces, negative, cfg.tint_p, placards)
+            writer.write(split, "synthetic-signs", f"sign_{bg.stem}_{i:04d}", img, boxes, placards,
+                         background=bg.stem, fonts=",".join(families))
 
     log.info("compositing footwear (weak proxy)")
     products = load_products(cfg.shared / "datasets/footwear-sbs", limit=cfg.product_limit)

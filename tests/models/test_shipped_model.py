@@ -52,3 +52,23 @@ def test_shipped_model_holds_its_manifest_metrics(sample: Path, capsys: pytest.C
         assert got["ap50"] >= want.ap50 - MARGIN, (name, got, want)
         assert got["recall"] >= want.recall - MARGIN, (name, got, want)
     assert {"phone", "pause_sign", "slipper", "shoe"} <= set(expected.classes)
+
+
+def test_shipped_sign_verifier_holds_its_manifest_metrics(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Detector + second-stage verifier (the wiring the manifest ships) on the same sample: pause_sign AP50,
+    recall at the verifier's threshold and recall at precision >= 0.95 within MARGIN of the manifest."""
+    entry = load(MODELS).sign_verifier
+    assert entry is not None, "the manifest ships no sign verifier"
+    expected = entry.metrics[CI_SAMPLE].classes["pause_sign"]
+    model = verify(MODELS)  # checks the verifier's sha256 too
+    assert counterwatch(["models", "evaluate", "--model", str(model), "--data", str(sample), "--split",
+                         SAMPLE_SPLIT, "--sign-verifier", "manifest", "--conf", str(entry.threshold),
+                         "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    got = report["classes"]["pause_sign"]
+    assert report["verifier_crops"] > 0 and report["verifier_ms_per_crop_mean"] > 0
+    assert got["gt"] == expected.gt
+    for key in ("ap50", "recall", "recall_at_p95"):
+        assert got[key] >= getattr(expected, key) - MARGIN, (key, got, expected)
+    detector_alone = load(MODELS).metrics[CI_SAMPLE].classes["pause_sign"]
+    assert got["recall_at_p95"] > detector_alone.recall_at_p95  # the second stage pays for itself

@@ -1,0 +1,210 @@
+"""Train the pause-sign verifier on CPU and export it to ONNX (the ``train`` extra: torch; run in .venv-train).
+
+    python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --epochs 14
+    python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --resume
+
+Input: ``crops-train-<size>.npz`` / ``crops-val-<size>.npz`` from ``counterwatch models verifier-crops``.
+Writes ``var/runs/<name>/``: train.log, results.csv, run_settings.json, last.pt (every epoch, with the
+optimiser: ``--resume`` continues), best.pt (best val AP on crops) and ``<name>.onnx`` (from best.pt):
+input ``crops`` (N, 3, S, S) float RGB in [0, 1], output ``p_sign`` (N, 1) — the sigmoid is in the graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+log = logging.getLogger("signverify")
+
+
+def block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class VerifierNet(nn.Module):
+    """Six 3x3 convs (16-32-64-64-128-128) with max-pooling, global average pooling, one logit. 0.28 M params:
+    it has to read four characters on a card, not understand a scene."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            block(3, w), nn.MaxPool2d(2),
+            block(w, 2 * w), nn.MaxPool2d(2),
+            block(2 * w, 4 * w), block(4 * w, 4 * w), nn.MaxPool2d(2),
+            block(4 * w, 8 * w), block(8 * w, 8 * w),
+        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(8 * w, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(self.head(self.features(x)))
+
+
+class WithSigmoid(nn.Module):
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(x))
+
+
+def to_tensor(x_bgr: np.ndarray) -> torch.Tensor:
+    """uint8 N×S×S×3 BGR -> float N×3×S×S RGB [0, 1], the runtime's to_blob."""
+    return torch.from_numpy(np.ascontiguousarray(x_bgr[..., ::-1])).permute(0, 3, 1, 2).float() / 255.0
+
+
+def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Photometric CCTV-ish jitter + a small shift. No flips: mirrored text is not a sign."""
+    n = x.shape[0]
+    gain = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.3, generator=gen)
+    chan = torch.empty(n, 3, 1, 1).uniform_(0.85, 1.15, generator=gen)
+    bias = torch.empty(n, 1, 1, 1).uniform_(-0.08, 0.08, generator=gen)
+    x = x * gain * chan + bias
+    gray = torch.rand(n, generator=gen) < 0.3
+    x[gray] = x[gray].mean(dim=1, keepdim=True).expand(-1, 3, -1, -1)
+    blur = torch.rand(n, generator=gen) < 0.3
+    if blur.any():
+        x[blur] = functional.avg_pool2d(functional.pad(x[blur], (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    noisy = (torch.rand(n, 1, 1, 1, generator=gen) < 0.5).float()
+    x = x + noisy * torch.randn(x.shape, generator=gen) * 0.03
+    s = x.shape[-1]
+    pad = max(1, s // 16)
+    padded = functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    dx, dy = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,), generator=gen))
+    return padded[:, :, dy : dy + s, dx : dx + s].clamp(0, 1)
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """(AP, recall at precision >= 0.95) of crop scores."""
+    order = np.argsort(-scores, kind="stable")
+    tp = labels[order] == 1
+    ctp, cfp = np.cumsum(tp), np.cumsum(~tp)
+    recall = ctp / max(int(tp.sum()), 1)
+    precision = ctp / np.maximum(ctp + cfp, 1)
+    ap = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+    good = precision >= 0.95
+    return ap, float(recall[good].max()) if good.any() else 0.0
+
+
+def predict(net: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out.append(torch.sigmoid(net(to_tensor(x[i : i + batch]))).numpy().reshape(-1))
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def export_onnx(net: nn.Module, size: int, path: Path) -> None:
+    net.eval()
+    dummy = torch.zeros(1, 3, size, size)
+    kwargs: dict[str, Any] = {"input_names": ["crops"], "output_names": ["p_sign"], "opset_version": 17,
+                              "dynamic_axes": {"crops": {0: "batch"}, "p_sign": {0: "batch"}}}
+    try:
+        torch.onnx.export(WithSigmoid(net), (dummy,), str(path), dynamo=False, **kwargs)
+    except TypeError:  # older torch: no dynamo switch
+        torch.onnx.export(WithSigmoid(net), (dummy,), str(path), **kwargs)
+
+
+def main(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    run = args.runs / args.name
+    run.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
+                        handlers=[logging.StreamHandler(), logging.FileHandler(run / "train.log")])
+    train = np.load(args.crops / f"crops-train-{args.size}.npz")
+    val = np.load(args.crops / f"crops-val-{args.size}.npz")
+    x_tr, y_tr, x_va, y_va = train["x"], train["y"], val["x"], val["y"]
+    pos = int(y_tr.sum())
+    log.info("train %d crops (%d sign), val %d crops (%d sign), size %d", len(y_tr), pos, len(y_va),
+             int(y_va.sum()), args.size)
+    torch.manual_seed(args.seed)
+    net = VerifierNet(args.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    steps_per_epoch = (len(y_tr) + args.batch - 1) // args.batch
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    start, best_ap = 0, -1.0
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "handler"}
+    if args.resume and (run / "last.pt").exists():
+        ckpt = torch.load(run / "last.pt", weights_only=False)
+        net.load_state_dict(ckpt["net"])
+        opt.load_state_dict(ckpt["opt"])
+        sched.load_state_dict(ckpt["sched"])
+        start, best_ap = int(ckpt["epoch"]) + 1, float(ckpt["best_ap"])
+        settings = ckpt["settings"]
+        log.info("resumed at epoch %d (best val AP %.4f)", start, best_ap)
+    else:
+        settings["started"] = datetime.now(UTC).isoformat()
+        settings["train_counts"] = {"crops": len(y_tr), "positives": pos, "negatives": len(y_tr) - pos}
+        settings["val_counts"] = {"crops": len(y_va), "positives": int(y_va.sum())}
+        (run / "run_settings.json").write_text(json.dumps(settings, indent=2))
+        (run / "results.csv").write_text("epoch,seconds,train_loss,val_ap,val_r_at_p95\n")
+    pos_weight = torch.tensor([(len(y_tr) - pos) / max(pos, 1)])
+    gen = torch.Generator().manual_seed(args.seed)
+    for epoch in range(start, args.epochs):
+        t0 = time.perf_counter()
+        net.train()
+        gen.manual_seed(args.seed * 1000 + epoch)  # the same batches after a resume
+        order = torch.randperm(len(y_tr), generator=gen).numpy()
+        losses = []
+        for i in range(0, len(order), args.batch):
+            idx = np.sort(order[i : i + args.batch])
+            x = augment(to_tensor(x_tr[idx]), gen)
+            y = torch.from_numpy(y_tr[idx]).float()[:, None]
+            loss = functional.binary_cross_entropy_with_logits(net(x), y, pos_weight=pos_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            losses.append(float(loss.detach()))
+        ap, r95 = average_precision(predict(net, x_va), y_va)
+        secs = time.perf_counter() - t0
+        log.info("epoch %d/%d loss %.4f val AP %.4f R@P95 %.4f (%.0f s)", epoch + 1, args.epochs,
+                 float(np.mean(losses)), ap, r95, secs)
+        with (run / "results.csv").open("a") as f:
+            csv.writer(f).writerow([epoch + 1, round(secs, 1), round(float(np.mean(losses)), 5), round(ap, 5),
+                                    round(r95, 5)])
+        if ap > best_ap:
+            best_ap = ap
+            torch.save({"net": net.state_dict(), "epoch": epoch, "val_ap": ap, "val_r_at_p95": r95}, run / "best.pt")
+        torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+                    "best_ap": best_ap, "settings": settings}, run / "last.pt")
+    best = torch.load(run / "best.pt", weights_only=False)
+    net.load_state_dict(best["net"])
+    export_onnx(net, args.size, run / f"{args.name}.onnx")
+    log.info("exported %s (best epoch %d, val AP %.4f)", run / f"{args.name}.onnx", int(best["epoch"]) + 1,
+             float(best["val_ap"]))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--crops", type=Path, default=Path("var/signverify"))
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--name", default="sv-64")
+    p.add_argument("--runs", type=Path, default=Path("var/runs"))
+    p.add_argument("--epochs", type=int, default=14)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    return p
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(parser().parse_args()))
