@@ -150,13 +150,16 @@ def cmd_make_certs(args: argparse.Namespace) -> int:
     from broker.tls import CertificateError, make_certificates
 
     try:
-        certs = make_certificates(Path(args.out), args.host, args.device, renew=args.renew)
+        certs = make_certificates(Path(args.out), args.host, args.device, dashboard_hosts=args.dashboard_host,
+                                  renew=args.renew)
     except (CertificateError, ValueError) as exc:
         print(f"make-certs: {exc}", file=sys.stderr)
         return 2
     print(json.dumps({
         "ca": str(certs.ca_cert),
         "server": {"cert": str(certs.server_cert), "key": str(certs.server_key)},
+        **({"dashboard": {"cert": str(certs.dashboard_cert), "key": str(certs.dashboard_key)}}
+           if args.dashboard_host else {}),
         "devices": {d: {"cert": str(certs.device_cert(d)), "key": str(certs.device_key(d))} for d in args.device},
         "issued": [str(p) for p in certs.issued],
     }, indent=2))
@@ -205,5 +208,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     certs.add_argument("--host", action="append", required=True,
                        help="server name or address clients dial (repeat); the first is the CN")
     certs.add_argument("--device", action="append", default=[], help="device identity to issue a client cert for")
+    certs.add_argument("--dashboard-host", action="append", default=[],
+                       help="also issue the dashboard's HTTPS certificate for this name/address (repeat)")
     certs.add_argument("--renew", action="store_true", help="re-issue server and device certs (same CA)")
     certs.set_defaults(handler=cmd_make_certs)

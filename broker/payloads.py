@@ -161,6 +161,21 @@ class CameraHealth(_Message):
     detail: str | None = Field(default=None, max_length=256)
 
 
+class RolloutReport(BaseModel):
+    """What became of the last model rollout command, repeated in every heartbeat until the next one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: str = Field(min_length=1, max_length=64)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    status: Literal["applied", "refused", "failed"] = Field(
+        description="applied: running it; refused: wrong hash or no usable model, the old one keeps running and "
+                    "the same command is not tried again; failed: could not fetch it, tried again when the "
+                    "(retained) command comes back after a reconnect")
+    detail: str | None = Field(default=None, max_length=256)
+    at: UtcDatetime
+
+
 class HeartbeatMessage(_Message):
     at: UtcDatetime
     uptime_s: float = Field(ge=0)
@@ -168,9 +183,13 @@ class HeartbeatMessage(_Message):
     outbox_clip_bytes: int = Field(ge=0, default=0)
     outbox_full: bool = False
     dropped_clips: int = Field(ge=0, default=0)
+    clips_recovered: int = Field(ge=0, default=0, description="clips finished after an edge restart (total)")
+    clips_truncated: int = Field(ge=0, default=0, description="clips recovered with their recording cut short")
+    clips_lost_on_restart: int = Field(ge=0, default=0, description="clips a crash left nothing playable of")
     cameras: dict[str, str] = Field(default_factory=dict, description="camera id -> health status")
     analysis_fps: dict[str, float] = Field(default_factory=dict)
     model_version: str | None = None
+    model_rollout: RolloutReport | None = None
     clock_offset_s: float | None = None
 
 

@@ -4,7 +4,8 @@
 
     DIR/ca.crt               the CA certificate: give it to every client (edge, dashboard, bridge, browser)
     DIR/ca.key               the CA key (0600): keep it offline; it is needed only to issue certificates
-    DIR/server.crt, .key     the broker's (or dashboard's) certificate, SANs = the --host names and addresses
+    DIR/server.crt, .key     the broker's certificate, SANs = the --host names and addresses
+    DIR/dashboard.crt, .key  the dashboard's HTTPS certificate, SANs = the --dashboard-host names (optional)
     DIR/devices/NAME.crt     one client certificate per edge device, CN = the device's MQTT username
     DIR/devices/NAME.key
 
@@ -62,6 +63,14 @@ class CertificateSet:
     @property
     def server_key(self) -> Path:
         return self.root / "server.key"
+
+    @property
+    def dashboard_cert(self) -> Path:
+        return self.root / "dashboard.crt"
+
+    @property
+    def dashboard_key(self) -> Path:
+        return self.root / "dashboard.key"
 
     def device_cert(self, device: str) -> Path:
         return self.root / "devices" / f"{check_segment(device, 'device')}.crt"
@@ -137,24 +146,32 @@ def issue(certs: CertificateSet, cert: Path, key: Path, common_name: str, extens
     cert.chmod(0o644)
 
 
+SERVER_EXTENSIONS = ["keyUsage=critical,digitalSignature,keyAgreement", "extendedKeyUsage=serverAuth"]
+
+
 def make_certificates(out: Path, hosts: Sequence[str], devices: Sequence[str] = (), *,
-                      renew: bool = False, days: int = LEAF_DAYS) -> CertificateSet:
-    """Create (or complete) the PKI under ``out``; returns it with the files written this time."""
+                      dashboard_hosts: Sequence[str] = (), renew: bool = False,
+                      days: int = LEAF_DAYS) -> CertificateSet:
+    """Create (or complete) the PKI under ``out``; returns it with the files written this time.
+    ``dashboard_hosts``: also issue the dashboard's HTTPS certificate (its own key, so the broker's key
+    need not be copied to the web server), from the same CA that browsers and devices trust."""
     certs = CertificateSet(out)
     out.mkdir(parents=True, exist_ok=True)
     for device in devices:
         check_segment(device, "device")  # before anything is written
     sans = subject_alt_names(hosts)
+    dashboard_sans = subject_alt_names(dashboard_hosts) if dashboard_hosts else None
     if not (certs.ca_cert.exists() and certs.ca_key.exists()):
         make_ca(certs)
         certs.issued.extend([certs.ca_cert, certs.ca_key])
     if renew or not certs.server_cert.exists():
-        issue(certs, certs.server_cert, certs.server_key, hosts[0], [
-            "keyUsage=critical,digitalSignature,keyAgreement",
-            "extendedKeyUsage=serverAuth",
-            f"subjectAltName={sans}",
-        ], days)
+        issue(certs, certs.server_cert, certs.server_key, hosts[0], [*SERVER_EXTENSIONS, f"subjectAltName={sans}"],
+              days)
         certs.issued.extend([certs.server_cert, certs.server_key])
+    if dashboard_sans is not None and (renew or not certs.dashboard_cert.exists()):
+        issue(certs, certs.dashboard_cert, certs.dashboard_key, dashboard_hosts[0],
+              [*SERVER_EXTENSIONS, f"subjectAltName={dashboard_sans}"], days)
+        certs.issued.extend([certs.dashboard_cert, certs.dashboard_key])
     for device in devices:
         cert, key = certs.device_cert(device), certs.device_key(device)
         if renew or not cert.exists():

@@ -22,6 +22,7 @@ from typing import Literal
 log = logging.getLogger(__name__)
 
 CutMode = Literal["blackhole", "refuse"]
+BUFFER_LIMIT = 1 << 20  # bytes queued per direction before the proxy stops reading from the sender
 
 
 @dataclass
@@ -51,6 +52,8 @@ class NetProxy:
         self._pairs: dict[socket.socket, socket.socket] = {}  # both directions: a -> b and b -> a
         self._client_side: set[socket.socket] = set()
         self._held: list[socket.socket] = []  # black-holed: accepted, never read, never answered
+        self._out: dict[socket.socket, bytearray] = {}  # bytes queued for a socket (it was not writable)
+        self._closing: set[socket.socket] = set()  # its peer sent EOF: close once its queue is flushed
         self._selector = selectors.DefaultSelector()
         self._selector.register(self._listener, selectors.EVENT_READ)
         self._wake_r, self._wake_w = socket.socketpair()
@@ -101,7 +104,7 @@ class NetProxy:
     def _loop(self) -> None:
         try:
             while not self._stop.is_set():
-                for key, _ in self._selector.select(timeout=0.5):
+                for key, events in self._selector.select(timeout=0.5):
                     sock: socket.socket = key.fileobj  # type: ignore[assignment]
                     if sock is self._listener:
                         self._accept()
@@ -110,7 +113,10 @@ class NetProxy:
                             self._wake_r.recv(4096)
                         self._apply_mode()
                     else:
-                        self._pump(sock)
+                        if events & selectors.EVENT_WRITE:
+                            self._flush(sock)
+                        if events & selectors.EVENT_READ and sock in self._pairs:
+                            self._pump(sock)
         finally:
             for sock in [*self._pairs, *self._held, self._listener, self._wake_r, self._wake_w]:
                 with contextlib.suppress(OSError):
@@ -152,15 +158,16 @@ class NetProxy:
         for s in (client, upstream):
             s.setblocking(False)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._out[s] = bytearray()
             self._selector.register(s, selectors.EVENT_READ)
         self._pairs[client], self._pairs[upstream] = upstream, client
         self._client_side.add(client)
         self.stats.forwarded_connections += 1
 
     def _pump(self, sock: socket.socket) -> None:
-        peer = self._pairs.get(sock)
-        if peer is None:
-            return
+        """Read what ``sock`` sent and queue it for its peer. Never blocks: a peer that stops reading only
+        stops this one direction (its buffer fills, then ``sock`` is no longer read), not the whole proxy."""
+        peer = self._pairs[sock]
         try:
             data = sock.recv(65536)
         except (BlockingIOError, InterruptedError):
@@ -168,19 +175,50 @@ class NetProxy:
         except OSError:
             data = b""
         if not data:
-            self._close_pair(sock)
-            return
-        try:
-            peer.setblocking(True)  # loopback: a blocking send of one chunk is short
-            peer.sendall(data)
-            peer.setblocking(False)
-        except OSError:
-            self._close_pair(sock)
+            # EOF: pass on what is still queued for the peer, then close both (no half-open links).
+            self._closing.add(peer)
+            self._flush(peer)
             return
         if sock in self._client_side:
             self.stats.bytes_up += len(data)
         else:
             self.stats.bytes_down += len(data)
+        self._out[peer] += data
+        self._flush(peer)
+
+    def _flush(self, sock: socket.socket) -> None:
+        buf = self._out.get(sock)
+        if buf is None:
+            return
+        try:
+            while buf:
+                sent = sock.send(buf)
+                del buf[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._close_pair(sock)
+            return
+        if not buf and sock in self._closing:
+            self._close_pair(sock)
+            return
+        self._update(sock)
+        self._update(self._pairs[sock])
+
+    def _update(self, sock: socket.socket) -> None:
+        """Selector interest: write while output is queued; read while the peer's queue has room."""
+        peer = self._pairs[sock]
+        events = selectors.EVENT_WRITE if self._out[sock] else 0
+        if len(self._out[peer]) < BUFFER_LIMIT and sock not in self._closing and peer not in self._closing:
+            events |= selectors.EVENT_READ
+        if events:
+            try:
+                self._selector.modify(sock, events)
+            except KeyError:
+                self._selector.register(sock, events)
+        else:
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(sock)
 
     def _close_pair(self, sock: socket.socket, *, reset: bool = False) -> None:
         peer = self._pairs.pop(sock, None)
@@ -188,6 +226,8 @@ class NetProxy:
             if s is None:
                 continue
             self._pairs.pop(s, None)
+            self._out.pop(s, None)
+            self._closing.discard(s)
             self._client_side.discard(s)
             with contextlib.suppress(KeyError, ValueError):
                 self._selector.unregister(s)

@@ -466,6 +466,7 @@ def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str
     with contextlib.suppress(Exception):
         probe.poll()
     depths = {d.device: d.outbox.depth() for d in devices}
+    reconnects = sum(max(0, d.publisher.connects - 1) for d in devices)
     for device in devices:
         device.stop()
     ingest.stop()
@@ -504,5 +505,6 @@ def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str
         "netproxy": {"cuts": proxy.stats.cuts, "dropped_connections": proxy.stats.dropped_connections,
                      "blackholed_connections": proxy.stats.blackholed_connections},
         "broker_restarts": broker.restarts,
+        "publisher_reconnects": reconnects,
         "ingest_kills": ingest.kills,
     }

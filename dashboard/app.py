@@ -10,9 +10,9 @@ import importlib
 import logging
 import os
 import secrets
-from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from counterwatch import __version__
 from dashboard.api.routes import router as api_router
@@ -25,7 +25,8 @@ from dashboard.db.migrate import upgrade
 from dashboard.registry import ensure_site
 from dashboard.security import install_security_headers
 from dashboard.settings import DashboardSettings
-from dashboard.storage.evidence import EvidenceStore, LocalEvidenceStore
+from dashboard.storage import open_evidence_store
+from dashboard.storage.evidence import EvidenceStore, StoreUnavailable
 
 log = logging.getLogger("counterwatch.dashboard")
 
@@ -75,8 +76,8 @@ def create_app(
     ctx = AppContext(
         settings=settings,
         db=db,
-        evidence=evidence or LocalEvidenceStore(Path(settings.evidence_dir)),
-        sessions=SessionCodec(session_secret(settings), settings.session_max_age_s, settings.cookie_secure),
+        evidence=evidence or open_evidence_store(settings),
+        sessions=SessionCodec(session_secret(settings), settings.session_max_age_s, settings.https),
         login_limiter=LoginLimiter(settings.login_max_failures, settings.login_window_s),
         publisher=publisher,
     )
@@ -87,8 +88,14 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
     )
     app.state.ctx = ctx
-    install_security_headers(app, hsts=settings.cookie_secure)
+    install_security_headers(app, hsts=settings.https)
     app.include_router(api_router)
+
+    @app.exception_handler(StoreUnavailable)
+    def store_unavailable(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # The bucket or volume is down: say so, and let clients retry (nothing was recorded half-way).
+        log.warning("%s", exc.strerror)
+        return JSONResponse({"detail": exc.strerror}, status_code=503, headers={"Retry-After": "30"})
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""``counterwatch dashboard serve|ingest|migrate|create-user|add-device|seed``."""
+"""``counterwatch dashboard serve|ingest|migrate|create-user|add-device|retention|export-clerk|seed``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Any
 
-from counterwatch.config import load_settings
+from counterwatch.config import ConfigError, load_settings
 from dashboard.settings import DashboardSettings
 
 log = logging.getLogger("counterwatch.dashboard")
@@ -29,15 +29,30 @@ def _settings(args: argparse.Namespace) -> DashboardSettings:
     return load_settings(DashboardSettings, args.config, **overrides)
 
 
+def _ssl_options(settings: DashboardSettings) -> dict[str, str]:
+    """uvicorn's TLS arguments when the dashboard serves HTTPS itself (``tls.certfile``/``tls.keyfile``)."""
+    tls = settings.tls
+    if tls.certfile is None or tls.keyfile is None:
+        return {}
+    for name, path in (("tls.certfile", tls.certfile), ("tls.keyfile", tls.keyfile)):
+        if not path.is_file():
+            raise ConfigError(f"{name}: {path} does not exist (make it with `counterwatch broker make-certs "
+                              "--dashboard-host NAME`, docs/tls.md)")
+    return {"ssl_certfile": str(tls.certfile), "ssl_keyfile": str(tls.keyfile)}
+
+
 def serve(settings: DashboardSettings, *, ingest: bool = True) -> int:
-    """The API/web server with the MQTT ingest beside it (its own threads), until SIGINT/SIGTERM."""
+    """The API/web server with the MQTT ingest and the retention job beside it (their own threads),
+    until SIGINT/SIGTERM."""
     import uvicorn
 
     from dashboard.app import create_app
     from dashboard.db.engine import Database
     from dashboard.db.migrate import upgrade
     from dashboard.ingest.consumer import IngestConsumer
+    from dashboard.retention import RetentionScheduler
 
+    ssl_options = _ssl_options(settings)  # before anything starts: a missing certificate is a config error
     upgrade(settings.database_url)
     db = Database(settings.database_url)
     consumer = IngestConsumer.from_settings(settings, db).start(wait_connected=5) if ingest else None
@@ -45,13 +60,67 @@ def serve(settings: DashboardSettings, *, ingest: bool = True) -> int:
                      publisher=consumer.publish if consumer else None)
     if consumer is not None:
         app.state.ctx.extras["ingest"] = consumer
+    retention = None
+    if settings.retention.schedule:
+        retention = RetentionScheduler(db, app.state.ctx.evidence, settings.retention).start()
+        app.state.ctx.extras["retention"] = retention
     try:
+        # Behind a TLS proxy, take the client address from its X-Forwarded-For (only when the proxy is one
+        # of uvicorn's forwarded_allow_ips, 127.0.0.1 by default): login rate limits and the audit log
+        # need the real address, not the proxy's.
         uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="info",
-                    proxy_headers=False)
+                    proxy_headers=settings.tls.behind_proxy, **ssl_options)  # type: ignore[arg-type]
     finally:
+        if retention is not None:
+            retention.stop()
         if consumer is not None:
             consumer.stop()
         db.dispose()
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    from dashboard.db.engine import Database
+    from dashboard.db.migrate import upgrade
+    from dashboard.retention import run_retention
+    from dashboard.storage import open_evidence_store
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        report = run_retention(db, open_evidence_store(settings), settings.retention, dry_run=args.dry_run,
+                               actor="cli:retention")
+    finally:
+        db.dispose()
+    print(json.dumps(report.as_json(), ensure_ascii=False))
+    return 1 if report.failed else 0
+
+
+def cmd_export_clerk(args: argparse.Namespace) -> int:
+    from dashboard.db.audit import audit
+    from dashboard.db.engine import Database
+    from dashboard.db.migrate import upgrade
+    from dashboard.privacy import ClerkNotFound, clerk_export, write_export_zip
+    from dashboard.storage import open_evidence_store
+
+    settings = _settings(args)
+    upgrade(settings.database_url)
+    db = Database(settings.database_url)
+    try:
+        with db.session() as s:
+            try:
+                export = clerk_export(s, args.employee_no)
+            except ClerkNotFound as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            files = write_export_zip(export, open_evidence_store(settings) if args.with_evidence else None,
+                                     args.out)
+            audit(s, "cli", "export", "staff", export.staff_id,
+                  {"employee_no": args.employee_no, "evidence_files": files, "format": "zip"})
+    finally:
+        db.dispose()
+    print(json.dumps({"out": args.out, "evidence_files": len(files)}))
     return 0
 
 
@@ -195,6 +264,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     device.add_argument("--camera", action="append", metavar="CAM[:WIN,WIN]",
                         help="a camera and the windows it watches, e.g. cam1:w01,w02 (repeatable)")
     device.set_defaults(handler=cmd_add_device)
+
+    retention = cmds.add_parser("retention", help="delete evidence past its retention period (retention.*)")
+    retention.add_argument("--dry-run", action="store_true", help="only list what is due; change nothing")
+    retention.set_defaults(handler=cmd_retention)
+
+    export = cmds.add_parser("export-clerk", help="one clerk's data (subject access request) as a ZIP")
+    export.add_argument("employee_no")
+    export.add_argument("--out", required=True, help="ZIP file to write")
+    export.add_argument("--with-evidence", action="store_true", help="include the evidence files of their events")
+    export.set_defaults(handler=cmd_export_clerk)
 
     seed = cmds.add_parser("seed", help="demo site hall1 with windows, staff and rosters")
     seed.add_argument("--days", type=int, default=7)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from counterwatch.config import ServiceSettings
@@ -20,6 +21,14 @@ class MqttSettings(BaseModel):
     # A fixed client id with clean_session=False: the broker keeps our QoS 1 queue while we are away.
     client_id: str = "counterwatch-dashboard"
     keepalive_s: int = Field(30, ge=5)
+    # Scale-out: every ingest consumer with the same group shares one stream ($share/<group>/<filter>); the
+    # broker hands each message to one member, so several workers never insert the same message twice.
+    shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                                     description="MQTT shared-subscription group of the ingest workers")
+
+    def subscription(self, topic_filter: str) -> str:
+        """The filter as this consumer subscribes to it: plain, or inside the shared group."""
+        return f"$share/{self.shared_group}/{topic_filter}" if self.shared_group else topic_filter
 
 
 class IngestSettings(BaseModel):
@@ -45,6 +54,61 @@ class SiteDefaults(BaseModel):
     timezone: str = "Asia/Shanghai"
 
 
+class S3Settings(BaseModel):
+    """Evidence in an S3-compatible store (``evidence_store: s3``); credentials usually from CW_DASHBOARD_S3__*."""
+
+    endpoint_url: str | None = Field(None, description="e.g. https://minio.hall.local:9000; None = AWS")
+    bucket: str = "counterwatch-evidence"
+    prefix: str = Field("", description="key prefix inside the bucket, e.g. 'city1/'")
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: SecretStr | None = None
+    # MinIO and most self-hosted stores want path-style URLs (no bucket DNS names).
+    path_style: bool = True
+    create_bucket: bool = Field(False, description="create the bucket at startup when missing")
+    multipart_threshold_mb: int = Field(16, ge=5)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class RetentionSettings(BaseModel):
+    """How long evidence files are kept, in days from their upload (policy: dashboard/retention.py)."""
+
+    days: int = Field(30, ge=1, description="evidence of events not confirmed: unreviewed, dismissed, unlinked")
+    confirmed_days: int = Field(365, ge=1, description="evidence of an event whose latest review confirmed it")
+    unreviewed_days: int | None = Field(
+        None, ge=1, description="evidence of events not reviewed yet; None = days (privacy by default)")
+    schedule: bool = Field(True, description="run the job inside `dashboard serve` (one replica is enough)")
+    interval_s: float = Field(3600.0, gt=0, description="how often `dashboard serve` runs the job")
+    batch_size: int = Field(500, ge=1, description="evidence rows per transaction")
+
+    @model_validator(mode="after")
+    def _days_is_the_floor(self) -> RetentionSettings:
+        # The job relies on this: only events kept longer than ``days`` need looking at.
+        for name in ("confirmed_days", "unreviewed_days"):
+            value = getattr(self, name)
+            if value is not None and value < self.days:
+                raise ValueError(f"retention.{name} ({value}) must not be shorter than retention.days ({self.days})")
+        return self
+
+
+class HttpsSettings(BaseModel):
+    """HTTPS for the dashboard: served directly (certfile + keyfile) or behind a TLS-terminating proxy."""
+
+    certfile: Path | None = Field(None, description="server certificate (PEM), e.g. from `broker make-certs`")
+    keyfile: Path | None = Field(None, description="its private key (PEM)")
+    behind_proxy: bool = Field(False, description="a reverse proxy serves HTTPS in front of the dashboard")
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> HttpsSettings:
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("tls.certfile and tls.keyfile go together: set both or neither")
+        return self
+
+    @property
+    def direct(self) -> bool:
+        return self.certfile is not None
+
+
 class DashboardSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CW_DASHBOARD_")
 
@@ -52,11 +116,16 @@ class DashboardSettings(ServiceSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     evidence_dir: Path = Path("var/dashboard/evidence")
+    # "local": files under evidence_dir (one host, or a shared volume); "s3": an S3-compatible bucket.
+    evidence_store: Literal["local", "s3"] = "local"
+    s3: S3Settings = Field(default_factory=S3Settings)
     session_secret: SecretStr | None = Field(
         default=None, description="signs session cookies; generated into var/dashboard/ when unset"
     )
     session_max_age_s: int = Field(12 * 3600, ge=60)
-    cookie_secure: bool = False
+    cookie_secure: bool = False  # also implied by HTTPS (tls.*)
+    tls: HttpsSettings = Field(default_factory=HttpsSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=1, le=65535)
     site: SiteDefaults = Field(default_factory=SiteDefaults)
@@ -71,3 +140,8 @@ class DashboardSettings(ServiceSettings):
     login_window_s: int = Field(300, ge=1)
     run_migrations: bool = True
     state_dir: Path = Path("var/dashboard")
+
+    @property
+    def https(self) -> bool:
+        """Browsers reach the dashboard over HTTPS: cookies are Secure and HSTS is sent."""
+        return self.cookie_secure or self.tls.direct or self.tls.behind_proxy

@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from broker.payloads import RolloutReport
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -229,12 +231,18 @@ class Detector:
 
 
 class DetectorHolder:
-    """The live detector, swappable without a restart (model rollout); keeps the previous for rollback."""
+    """The live detector, swappable without a restart (model rollout); keeps the previous for rollback.
+
+    Readers take :attr:`current` once per frame, so a swap lands between frames, never inside one."""
 
     def __init__(self, detector: Detector) -> None:
         self._lock = threading.Lock()
         self._current = detector
         self.previous: Detector | None = None
+        # Outcome of the last rollout command, reported in every heartbeat (edge/node.py apply_rollout).
+        self.report: RolloutReport | None = None
+        # One rollout at a time: two commands racing could otherwise leave the older one running.
+        self.rollout_lock = threading.Lock()
 
     @property
     def current(self) -> Detector:
@@ -247,9 +255,12 @@ class DetectorHolder:
         log.info("detector switched to %s (previous %s kept for rollback)", detector.version,
                  self.previous.version if self.previous else None)
 
-    def rollback(self) -> bool:
+    def rollback(self, sha256: str | None = None) -> bool:
+        """Back to the previous detector (only if it has ``sha256``, when given); it is kept loaded for this."""
         with self._lock:
-            if self.previous is None:
+            if self.previous is None or (sha256 is not None and self.previous.sha256 != sha256):
                 return False
             self._current, self.previous = self.previous, self._current
-            return True
+            current, previous = self._current, self.previous
+        log.info("detector rolled back to %s (%s kept)", current.version, previous.version)
+        return True

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -10,15 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 from pydantic import BaseModel
 
 from broker.codec import encode
-from broker.payloads import CameraHealth, EventMessage, HeartbeatMessage, ModelRollout, StateMessage
+from broker.payloads import (
+    CameraHealth,
+    EventMessage,
+    HeartbeatMessage,
+    ModelRollout,
+    RolloutReport,
+    StateMessage,
+)
 from broker.topics import Topic, TopicKind
 from edge.detect import Detector, DetectorHolder, ModelError, default_model, sha256_file
-from edge.evidence.recorder import EvidenceReady
+from edge.evidence.spool import EvidenceReady, recover, resend
 from edge.outbox import Outbox
 from edge.pipeline import CameraPipeline
 from edge.publish import Publisher, Uploader
@@ -96,9 +107,32 @@ class EdgeNode:
         if ready.ref.kind == "clip":
             clips.put(ready)  # attached to its event on the camera's own thread (rules are single-threaded)
 
+    def recover_clips(self) -> None:
+        """Clips a killed run left half-done: finish, re-send or report them before anything new starts."""
+        def deliver(ready: EvidenceReady | None, message: EventMessage) -> None:
+            if ready is not None and ready.path.exists():  # gone: already uploaded (or dropped and counted)
+                self.outbox.put_clip(ready.ref.id, ready.path, ready.ref.sha256, ready.ref.content_type)
+            self.enqueue(message)
+
+        report = recover(self.settings.evidence.dir, deliver)
+        # Evidence written just before a kill but never handed to the outbox belongs to no durable event.
+        queued = {c.path.resolve() for c in self.outbox.due_clips(now=math.inf, limit=1 << 30)}
+        for path in self.settings.evidence.dir.glob("*/*"):
+            if path.suffix in (".jpg", ".mp4") and path.is_file() and path.resolve() not in queued:
+                path.unlink(missing_ok=True)
+                report.removed.append(path)
+        self.outbox.bump("clips_recovered", report.recovered)
+        self.outbox.bump("clips_truncated", report.truncated)
+        self.outbox.bump("clips_lost_on_restart", report.lost)
+        if report.recovered or report.lost or report.removed:
+            log.warning("evidence after restart: %d clip(s) recovered (%d truncated), %d lost, %d partial or "
+                        "orphaned file(s) removed",
+                        report.recovered, report.truncated, report.lost, len(report.removed))
+
     # -- run ----------------------------------------------------------------------------------------------
 
     def start(self) -> EdgeNode:
+        self.recover_clips()
         self.publisher.start()
         self.uploader.start()
         for run in self.cameras:
@@ -115,7 +149,10 @@ class EdgeNode:
                 ready = run.clips.get_nowait()
             except queue.Empty:
                 return
-            run.pipeline.attach(ready, at)
+            if not run.pipeline.attach(ready, at) and ready.job is not None:
+                self.enqueue(resend(ready.job, ready.ref, "complete"))  # the rules forgot the event by now
+            if ready.job is not None and run.pipeline.recorder is not None:
+                run.pipeline.recorder.release(ready.job)  # the outbox holds the clip and a message with it
 
     def _analyse(self, run: CameraRun) -> None:
         pipeline, live = run.pipeline, not is_file(run.config.source)
@@ -169,9 +206,13 @@ class EdgeNode:
             site=self.settings.site, device=self.settings.device, at=datetime.now(UTC), uptime_s=elapsed,
             outbox_depth=self.outbox.depth(), outbox_clip_bytes=clip_bytes, outbox_full=full,
             dropped_clips=self.outbox.counter("dropped_clips"),
+            clips_recovered=self.outbox.counter("clips_recovered"),
+            clips_truncated=self.outbox.counter("clips_truncated"),
+            clips_lost_on_restart=self.outbox.counter("clips_lost_on_restart"),
             cameras={r.config.id: r.pipeline.health.status for r in self.cameras},
             analysis_fps={r.config.id: round(r.pipeline.frames / elapsed, 2) for r in self.cameras},
             model_version=self.detector.current.version,
+            model_rollout=self.detector.report,
         )
 
     def cameras_done(self) -> bool:
@@ -195,31 +236,73 @@ class EdgeNode:
     # -- model rollout ------------------------------------------------------------------------------------
 
     def apply_rollout(self, command: ModelRollout) -> None:
-        """Download, verify, load, then swap: a bad model never replaces a working one."""
-        current = self.detector.current
+        """Fetch, verify, load, then swap: a bad model never replaces a working one. The outcome goes into
+        every heartbeat (``model_rollout``), so the dashboard sees a refusal as well as a switch."""
+        holder = self.detector
+        with holder.rollout_lock:
+            report = self._rollout(command)
+            holder.report = report
+        level = logging.INFO if report.status == "applied" else logging.ERROR
+        log.log(level, "model rollout %s: %s%s (running %s)", command.version, report.status,
+                f" - {report.detail}" if report.detail else "", holder.current.version)
+
+    def _rollout(self, command: ModelRollout) -> RolloutReport:
+        def report(status: Literal["applied", "refused", "failed"], detail: str | None = None) -> RolloutReport:
+            return RolloutReport(version=command.version, sha256=command.sha256, status=status,
+                                 detail=detail[:256] if detail else None, at=datetime.now(UTC))
+
+        holder = self.detector
+        current, last = holder.current, holder.report
+        if last is not None and last.status == "refused" and (last.version, last.sha256) == (command.version,
+                                                                                                 command.sha256):
+            return last  # a version's bytes never change: the retained command after a reconnect is no news
         if command.sha256 == current.sha256:
-            return
-        target = self.settings.outbox.path.parent / "models" / f"{command.version}.onnx"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        headers = {"Authorization": f"Bearer {self.settings.dashboard.token}"} if self.settings.dashboard.token else {}
+            return report("applied", "already running")  # a retained command seen again after a reconnect
+        if holder.rollback(command.sha256):
+            return report("applied", f"rolled back from {current.version} to the kept previous model")
+        # Named by hash: the version is free text from the network and never becomes a path.
+        target = self.settings.outbox.path.parent / "models" / f"{command.sha256}.onnx"
         try:
-            part = target.with_suffix(".part")
-            with httpx.stream("GET", command.url, headers=headers, timeout=60, follow_redirects=True) as resp:
+            if not (target.exists() and sha256_file(target) == command.sha256):
+                self._download(command, target)
+        except ModelError as exc:
+            return report("refused", str(exc))
+        except (httpx.HTTPError, OSError) as exc:
+            return report("failed", f"could not fetch {command.url}: {exc}")
+        d = self.settings.detector
+        try:
+            detector = Detector(target, sha256=command.sha256, version=command.version, confidence=d.confidence,
+                                iou=d.iou, threads=d.threads, imgsz=d.imgsz)
+        except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) share no base but Exception
+            target.unlink(missing_ok=True)  # the bytes asked for, but no usable model: nothing to keep
+            return report("refused", f"{type(exc).__name__}: {exc}")
+        holder.swap(detector)
+        return report("applied")
+
+    def _download(self, command: ModelRollout, target: Path) -> None:
+        """Into ``target`` only when the bytes hash to ``command.sha256`` (else ModelError, nothing kept)."""
+        base = self.settings.dashboard.url
+        url = urljoin(base.rstrip("/") + "/", command.url) if base else command.url
+        headers = {}
+        # The device token goes to our own dashboard only, never to a model URL somewhere else.
+        if self.settings.dashboard.token and base and urlsplit(url)[:2] == urlsplit(base)[:2]:
+            headers["Authorization"] = f"Bearer {self.settings.dashboard.token}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_suffix(".part")
+        digest = hashlib.sha256()
+        try:
+            with httpx.stream("GET", url, headers=headers, timeout=60, follow_redirects=True) as resp:
                 resp.raise_for_status()
                 with part.open("wb") as f:
                     for chunk in resp.iter_bytes():
+                        digest.update(chunk)
                         f.write(chunk)
-            if sha256_file(part) != command.sha256:
-                part.unlink(missing_ok=True)
-                raise ModelError(f"downloaded model {command.version} does not match its sha256")
+            if digest.hexdigest() != command.sha256:
+                raise ModelError(f"downloaded file has sha256 {digest.hexdigest()}, the command says "
+                                 f"{command.sha256}; keeping the running model")
             part.replace(target)
-            d = self.settings.detector
-            detector = Detector(Path(target), sha256=command.sha256, version=command.version,
-                                confidence=d.confidence, iou=d.iou, threads=d.threads, imgsz=d.imgsz)
-        except (httpx.HTTPError, ModelError, OSError) as exc:
-            log.error("model rollout %s failed, keeping %s: %s", command.version, current.version, exc)
-            return
-        self.detector.swap(detector)
+        finally:
+            part.unlink(missing_ok=True)
 
     # -- whole run ----------------------------------------------------------------------------------------
 

@@ -183,6 +183,13 @@ class Outbox:
         self._db.execute("INSERT INTO counters (name, value) VALUES (?, 1) "
                          "ON CONFLICT(name) DO UPDATE SET value = value + 1", (name,))
 
+    def bump(self, name: str, by: int = 1) -> None:
+        """Add to a durable counter (figures the heartbeat reports across restarts)."""
+        if by:
+            with self._lock:
+                self._db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
+                                 "ON CONFLICT(name) DO UPDATE SET value = value + ?", (name, by, by))
+
     def counter(self, name: str) -> int:
         with self._lock:
             row = self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()

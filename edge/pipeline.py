@@ -10,7 +10,7 @@ import logging
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
+from broker.boxes import DETAILS_KEY as BOXES_KEY
+from broker.boxes import MAX_BOXES, LabelledBox, encode_boxes
 from broker.payloads import CameraHealth, EventMessage, EventPhase, StateMessage
 from edge.behaviours import Vote, eating_score, phone_score, slippers_score
 from edge.detect import Detection, DetectorHolder
@@ -26,7 +28,7 @@ from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, bl
 from edge.health import CameraHealthMonitor
 from edge.rules.engine import Observation, WindowRules
 from edge.settings import CameraConfig, EdgeSettings, WindowConfig
-from edge.sign import ArucoReader, OcrWorker, SignVote, is_pause_text, marker_id
+from edge.sign import ArucoReader, OcrWorker, SignDetectorCue, SignVote, is_pause_text, marker_id
 from edge.sources import Frame
 from edge.zones import PresenceFilter, Zone, union_bbox
 
@@ -73,6 +75,7 @@ class WindowAnalyser:
     floor: Zone | None = field(init=False)
     customer: Zone | None = field(init=False)
     crop: tuple[int, int, int, int] = field(init=False)
+    sign_min_score: float | None = None  # the detector cue's bar this frame (SignDetectorCue.min_score)
 
     def __post_init__(self) -> None:
         z, size = self.config.zones, self.frame_size
@@ -130,7 +133,7 @@ class WindowAnalyser:
             aruco=self.settings.sign.aruco and self.sees_marker(markers),
             ocr=self.settings.sign.ocr and self.ocr_hit,
             detector=self.settings.sign.detector and self.counter is not None and any(
-                d.label == "pause_sign" and d.score >= self.settings.sign.detector_min_score
+                d.label == "pause_sign" and d.score >= (self.sign_min_score or self.settings.sign.detector_min_score)
                 and self.counter.overlap(d.box) > 0.3 for d in dets),
         )
         phones = [d for d in dets if d.label == "phone"]
@@ -163,6 +166,7 @@ class CameraPipeline:
         self.timer = StageTimer()
         self.frames = 0
         self.aruco = ArucoReader()
+        self.sign_cue = SignDetectorCue.from_settings(settings.sign)
         self.ocr = ocr
         self._ocr_due: datetime | None = None
         self.windows: list[WindowAnalyser] = []
@@ -208,6 +212,8 @@ class CameraPipeline:
         detector = self.detector.current
         with self.timer.stage("inference"):
             per_window = detector.detect_crops(image, [wa.crop for wa in self.windows])
+        with self.timer.stage("sign"):  # second-stage verifier on pause_sign candidates (when shipped)
+            per_window = [self.sign_cue.rescore(image, dets, detector.sha256) for dets in per_window]
         markers: list[tuple[int, npt.NDArray[np.float32]]] = []
         if self.counter_crop is not None and self.settings.sign.aruco and status == "ok":
             with self.timer.stage("sign"):
@@ -219,6 +225,7 @@ class CameraPipeline:
             outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]] = []
             for wa, dets in zip(self.windows, per_window, strict=True):
                 wa.rules.model_version = detector.version
+                wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
                 obs = wa.observe(frame.at, dets, markers, status)
                 outputs.extend((wa, m) for m in wa.rules.step(obs))
         if self.recorder is not None:
@@ -252,10 +259,15 @@ class CameraPipeline:
                                f"{wa.config.id} {message.rule.value}")
             snap = self.recorder.snapshot(message.event_id, picture)
             wa.rules.record_evidence(message.event_id, [snap.ref])
-            outputs[i] = (wa, message.model_copy(update={"evidence": [*message.evidence, snap.ref]}))
+            # What the model saw, in snapshot pixels: a supervisor's verdict turns it into training data.
+            boxes = snapshot_boxes(wa.last_detections, self.recorder.snapshot_scale(image.shape[1]),
+                                   image.shape[1], image.shape[0])
+            message = message.model_copy(update={"evidence": [*message.evidence, snap.ref],
+                                                 "details": {**message.details, BOXES_KEY: boxes}})
+            outputs[i] = (wa, message)
             if self._on_evidence is not None:
                 self._on_evidence(snap)
-            self.recorder.request_clip(message.event_id, message.sent_at)
+            self.recorder.request_clip(message)  # keeps the message: re-sent with the clip after a crash
 
     def _maybe_ocr(self, frame: Frame) -> None:
         if self.ocr is None or self.counter_crop is None or not self.settings.sign.ocr:
@@ -303,13 +315,14 @@ class CameraPipeline:
         if self.recorder is not None:
             self.recorder.flush()
 
-    def attach(self, ready: EvidenceReady, at: datetime) -> None:
-        """A clip finished encoding: send it as the event's next message."""
+    def attach(self, ready: EvidenceReady, at: datetime) -> bool:
+        """A clip finished encoding: send it as the event's next message. False: no window knows the event."""
         for wa in self.windows:
             message = wa.rules.attach_evidence(ready.event_id, [ready.ref], at)
             if message is not None:
                 self.emit(message)
-                return
+                return True
+        return False
 
     def _emit_health(self, at: datetime) -> None:
         status = self.health.status
@@ -322,3 +335,15 @@ class CameraPipeline:
             fps=round(self.frames / elapsed, 2), last_frame_at=self.health.last_frame_at,
             detail=self.health.detail or None,
         ))
+
+
+def snapshot_boxes(detections: Sequence[Detection], scale: float, width: int, height: int) -> str:
+    """The detections as an event's ``boxes`` detail (broker/boxes.py): clipped to the frame, scaled to the
+    snapshot, the most confident first when there are more than fit."""
+    boxes = []
+    for d in sorted(detections, key=lambda d: -d.score)[:MAX_BOXES]:
+        x1, y1 = max(0.0, d.box[0]), max(0.0, d.box[1])
+        x2, y2 = min(float(width), d.box[2]), min(float(height), d.box[3])
+        if x2 - x1 >= 1 and y2 - y1 >= 1:
+            boxes.append(LabelledBox(d.label, x1 * scale, y1 * scale, x2 * scale, y2 * scale))
+    return encode_boxes(boxes)

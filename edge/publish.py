@@ -3,6 +3,11 @@
 MQTT: paho-mqtt 2.x, QoS 1, persistent session (clean_session False, stable client id) so the broker
 keeps the model-rollout subscription while we are away; Last Will = retained ``offline`` status, an
 ``online`` status on every connect. Rows leave the outbox only on PUBACK.
+
+The dashboard keeps the status with the newest ``at``. The Will is armed before each connection attempt and
+the ``online`` of that connection carries the same ``at``; the dashboard lets ``offline`` win that tie. (A
+Will armed once at start-up would be older than every later ``online`` and be ignored: a node cut off
+would never show offline.)
 """
 
 from __future__ import annotations
@@ -68,19 +73,33 @@ class Publisher:
                 keyfile=str(settings.tls.key) if settings.tls.key else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
-        self.client.will_set(self.status_topic, self._status(NodeStatus.OFFLINE), qos=1, retain=True)
+        self._session_at = datetime.now(UTC)  # the ``at`` of this connection's Will and its ``online``
+        self.connects = 0  # successful connections (health: reconnects = connects - 1)
+        self.disconnects = 0  # connections lost (or closed) after being established
+        self._arm_will()
         self._window = inflight  # outbox rows in flight at once; paho's own window is set larger
         self.client.max_inflight_messages_set(inflight + 8)
         self.client.reconnect_delay_set(1, 30)
+        self.client.on_pre_connect = lambda *_: self._arm_will()
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
         self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        # Rollouts run one after another off the network thread (a download takes a while); a command that
+        # arrives while one runs waits its turn, so the newest command is the one that ends up applied.
+        self._rollouts: queue.SimpleQueue[ModelRollout] = queue.SimpleQueue()
+        self._rollout_thread = threading.Thread(target=self._rollout_worker, name="rollout", daemon=True)
 
-    def _status(self, status: NodeStatus) -> bytes:
-        return encode(StatusMessage(site=self.site, device=self.device, status=status, at=datetime.now(UTC),
+    def _status(self, status: NodeStatus, at: datetime | None = None) -> bytes:
+        return encode(StatusMessage(site=self.site, device=self.device, status=status, at=at or datetime.now(UTC),
                                     software_version=__version__, model_version=self.model_version()))
+
+    def _arm_will(self) -> None:
+        """Before every connection attempt (paho's network thread): a Will newer than the last ``online``."""
+        self._session_at = datetime.now(UTC)
+        self.client.will_set(self.status_topic, self._status(NodeStatus.OFFLINE, self._session_at), qos=1,
+                             retain=True)
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -88,6 +107,7 @@ class Publisher:
         self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
         self.client.loop_start()
         self._thread.start()
+        self._rollout_thread.start()
         return self
 
     def stop(self, *, graceful: bool = True) -> None:
@@ -106,13 +126,16 @@ class Publisher:
         if rc.is_failure:
             log.warning("MQTT connection refused: %s", rc)
             return
+        self.connects += 1
         log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
-        client.publish(self.status_topic, self._status(NodeStatus.ONLINE), qos=1, retain=True)
+        client.publish(self.status_topic, self._status(NodeStatus.ONLINE, self._session_at), qos=1, retain=True)
         client.subscribe(model_command_topic(self.site, self.device), qos=1)
         self.connected.set()
         self.outbox.changed.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        if self.connected.is_set():
+            self.disconnects += 1
         self.connected.clear()
         log.warning("MQTT disconnected: %s (outbox keeps everything not acknowledged)", rc)
 
@@ -129,11 +152,27 @@ class Publisher:
             log.warning("ignored command on %s: %s", msg.topic, exc)
             return
         if isinstance(message, ModelRollout) and self.on_rollout is not None:
-            threading.Thread(target=self.on_rollout, args=(message,), name="rollout", daemon=True).start()
+            if (message.site, message.device) != (self.site, self.device):
+                log.warning("ignored model rollout addressed to %s/%s", message.site, message.device)
+                return
+            self._rollouts.put(message)
+
+    def _rollout_worker(self) -> None:
+        while not self._stop.is_set():
+            try:
+                command = self._rollouts.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            try:
+                if self.on_rollout is not None:
+                    self.on_rollout(command)
+            except Exception:  # a failed rollout must not end the worker: the next command still applies
+                log.exception("model rollout %s failed", command.version)
 
     # -- sender -------------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        session = 0
         while not self._stop.is_set():
             self.outbox.changed.wait(1.0)
             self.outbox.changed.clear()
@@ -141,6 +180,9 @@ class Publisher:
             if not self.connected.is_set():
                 continue
             now = time.monotonic()
+            if session != self.connects:  # paho re-sends its in-flight rows on reconnect: restart their clocks
+                session = self.connects
+                self._inflight = {mid: (row, now) for mid, (row, _) in self._inflight.items()}
             # A row unacknowledged for long while connected is sent again (same payload, same ids).
             for mid in [mid for mid, (_, at) in self._inflight.items() if now - at > RESEND_AFTER_S]:
                 del self._inflight[mid]

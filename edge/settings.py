@@ -227,6 +227,11 @@ class SignSettings(_Strict):
     # A sign hides an absence, so the detector cue keeps its own bar: the detector's global confidence may
     # be set low for people seen from above without letting look-alike placards count as a pause sign.
     detector_min_score: float = Field(0.4, gt=0, lt=1)
+    # The second-stage verifier (models/manifest.json -> sign_verifier) replaces that bar when it ships one
+    # for the running detector: candidates are re-scored and compared with its calibrated threshold.
+    verifier: bool = Field(True, description="re-score detector pause signs with the manifest's verifier")
+    verifier_min_score: float | None = Field(
+        default=None, gt=0, lt=1, description="bar for the re-scored sign; default: the manifest's threshold")
     votes_k: int = Field(2, ge=1)
     votes_n: int = Field(3, ge=1)
     hold_s: float = Field(6.0, ge=0, description="a sign stays 'up' this long after its last sighting")

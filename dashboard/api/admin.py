@@ -1,12 +1,25 @@
-"""/api/v1/users, /audit, /dead-letters, /ingest, /models (versions and rollout)."""
+"""/api/v1/users, /audit, /dead-letters, /ingest, /models (versions, model files and rollout).
+
+A model file can be uploaded to the dashboard (``PUT /models/{version}/file``): it is kept in the evidence
+store under its sha256 and devices fetch it with their upload token from ``GET /models/{version}/file``,
+the (relative) URL the rollout command then carries. A version registered with an outside URL is
+fetched from there instead."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterator
+from urllib.parse import quote
+
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from broker.codec import encode
+from broker.evidence import SHA256_HEADER
 from broker.payloads import ModelRollout
 from broker.topics import model_command_topic
 from dashboard.api.common import IdPath, LimitQ, OffsetQ, get_or_404, paginate
@@ -22,7 +35,17 @@ from dashboard.api.schemas import (
     UserOut,
     UserPatch,
 )
-from dashboard.auth.deps import ADMIN_ROLES, REVIEW_ROLES, DbSession, client_ip, get_ctx, require_roles
+from dashboard.auth.deps import (
+    ADMIN_ROLES,
+    REVIEW_ROLES,
+    DbSession,
+    client_ip,
+    current_device,
+    get_ctx,
+    optional_user,
+    require_roles,
+)
+from dashboard.auth.tokens import DEVICE_TOKEN_PREFIX, bearer_token
 from dashboard.auth.users import create_user, set_password
 from dashboard.db.audit import audit
 from dashboard.db.models import (
@@ -35,8 +58,14 @@ from dashboard.db.models import (
     User,
     utcnow,
 )
+from dashboard.enums import Role
+from dashboard.storage.evidence import EvidenceStore
 
 router = APIRouter(tags=["administration"])
+
+MODEL_MAX_BYTES = 512 * 1024 * 1024
+MODEL_CHUNK = 1024 * 1024
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -155,3 +184,85 @@ def rollout(version: str, body: RolloutIn, request: Request, db: DbSession,
     audit(db, admin, "rollout", "model_version", model.id, {"devices": [d.id for d in devices]},
           ip=client_ip(request))
     return RolloutOut(version=model.version, devices=[d.id for d in devices])
+
+
+# -- model files ------------------------------------------------------------------------------------------
+def model_key(sha256: str) -> str:
+    return f"_models/{sha256}"  # content-addressed; "_models" is no device id's evidence folder (ids carry no ext)
+
+
+def model_file_path(version: str) -> str:
+    return f"/api/v1/models/{quote(version, safe='')}/file"
+
+
+@router.put("/models/{version}/file", response_model=ModelVersionOut, status_code=status.HTTP_201_CREATED,
+            responses={409: {}, 413: {}, 422: {}})
+async def upload_model(
+    version: str, request: Request, db: DbSession, admin: User = Depends(require_roles(*ADMIN_ROLES)),
+    notes: str | None = Query(None, max_length=2000),
+) -> ModelVersion:
+    """Register a new version from the ONNX file in the body (``X-Content-SHA256`` checked when sent)."""
+    if not 1 <= len(version) <= 64:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "version must have 1-64 characters")
+    claimed = (request.headers.get(SHA256_HEADER) or "").strip().lower()
+    if claimed and not _SHA256.match(claimed):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{SHA256_HEADER} must be 64 hex digits")
+    if db.scalar(select(ModelVersion).where(ModelVersion.version == version)) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"model version {version!r} exists")
+    store = get_ctx(request).evidence
+    handle, staged = store.staging_file()
+    digest, size = hashlib.sha256(), 0
+    try:
+        with handle:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MODEL_MAX_BYTES:
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                        f"model file is over the {MODEL_MAX_BYTES}-byte limit")
+                digest.update(chunk)
+                handle.write(chunk)
+        sha256 = digest.hexdigest()
+        if size == 0:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "empty body: send the ONNX file")
+        if claimed and claimed != sha256:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"sha256 of the body is {sha256}, {SHA256_HEADER} says {claimed}")
+        await run_in_threadpool(store.commit, staged, model_key(sha256))
+    finally:
+        staged.unlink(missing_ok=True)
+    row = ModelVersion(version=version, url=model_file_path(version), sha256=sha256, notes=notes)
+    db.add(row)
+    db.flush()
+    audit(db, admin, "create", "model_version", row.id, {"version": version, "sha256": sha256, "size": size,
+                                                         "uploaded": True}, ip=client_ip(request))
+    return row
+
+
+async def model_reader(request: Request, db: DbSession, user: User | None = Depends(optional_user)) -> str:
+    """A device (its upload token) or an admin may fetch model files; returns who, for the log."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is not None and token.startswith(DEVICE_TOKEN_PREFIX):
+        return f"device:{current_device(request, db).id}"
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "device token or admin sign-in needed",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if user.role is not Role.ADMIN:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not fetch model files")
+    return user.username
+
+
+def _chunks(store: EvidenceStore, key: str) -> Iterator[bytes]:
+    with store.open(key) as fh:
+        while chunk := fh.read(MODEL_CHUNK):
+            yield chunk
+
+
+@router.get("/models/{version}/file", response_class=StreamingResponse, responses={404: {}})
+def download_model(version: str, request: Request, db: DbSession, _: str = Depends(model_reader)) -> StreamingResponse:
+    model = db.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    store = get_ctx(request).evidence
+    if model is None or not store.exists(model_key(model.sha256)):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no uploaded file for model version {version!r}")
+    key = model_key(model.sha256)
+    return StreamingResponse(_chunks(store, key), media_type="application/octet-stream", headers={
+        "Content-Length": str(store.size(key)), SHA256_HEADER: model.sha256, "ETag": f'"{model.sha256}"'})

@@ -11,16 +11,20 @@ import errno
 import hashlib
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from broker.evidence import DEVICE_HEADER, MAX_BYTES, SHA256_HEADER
 from broker.topics import TopicError, check_segment
 from dashboard.auth.deps import ACK_ROLES, DbSession, client_ip, current_device, get_ctx, require_roles
 from dashboard.db.audit import audit
-from dashboard.db.models import Device, Evidence, User
+from dashboard.db.models import AuditLog, Device, Evidence, User
 from dashboard.storage.evidence import EvidenceStore, evidence_key
 
 router = APIRouter(tags=["evidence"])
@@ -95,7 +99,7 @@ async def upload_evidence(
             if winner is None:
                 raise
             return _existing_answer(winner, sha256)
-        store.commit(staged, key)
+        await run_in_threadpool(store.commit, staged, key)  # an object-store PUT must not block the loop
         audit(db, f"device:{device.id}", "upload", "evidence", evidence_id,
               {"size": size, "content_type": content_type}, ip=client_ip(request))
     except OSError as exc:
@@ -112,6 +116,15 @@ async def upload_evidence(
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# One viewing = the requests of one user for one clip within this window (a player fetches many ranges).
+VIEW_AUDIT_WINDOW = timedelta(minutes=5)
+
+
+def _view_recently_audited(db: Session, user: User, evidence_id: str) -> bool:
+    since = datetime.now(UTC) - VIEW_AUDIT_WINDOW
+    return db.scalar(select(AuditLog.id).where(
+        AuditLog.at >= since, AuditLog.entity == "evidence", AuditLog.entity_id == evidence_id,
+        AuditLog.action == "view", AuditLog.user_id == user.id).limit(1)) is not None
 
 
 def _parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -145,8 +158,13 @@ def get_evidence(
     evidence_id: str, request: Request, db: DbSession, user: User = Depends(require_roles(*ACK_ROLES))
 ) -> Response:
     """Stream a snapshot or clip; honours a single ``Range: bytes=a-b`` (206) so players can seek.
-    Every view is audited (once per viewing: range requests that continue a download are not)."""
+    Every access is audited: a request writes a ``view`` entry unless the same user's view of the same
+    evidence was recorded in the last few minutes (a player's seeks and range continuations)."""
     row = db.get(Evidence, _check_id(evidence_id))
+    if row is not None and row.purged_at is not None:
+        raise HTTPException(status.HTTP_410_GONE,
+                            f"evidence {evidence_id!r} was deleted on {row.purged_at:%Y-%m-%d} under the "
+                            "retention policy; the event record is kept")
     store = get_ctx(request).evidence
     if row is None or not store.exists(row.storage_key):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"evidence {evidence_id!r} not found")
@@ -161,7 +179,7 @@ def get_evidence(
                                 headers={"Content-Range": f"bytes */{size}"})
         (start, end), code = parsed, status.HTTP_206_PARTIAL_CONTENT
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    if start == 0:
+    if not _view_recently_audited(db, user, evidence_id):
         audit(db, user, "view", "evidence", evidence_id, {"range": range_header}, ip=client_ip(request))
     headers["Content-Length"] = str(end - start + 1 if size else 0)
     return StreamingResponse(_stream(store, row.storage_key, start, end), status_code=code,

@@ -303,6 +303,8 @@ class Evidence(Base):
     size: Mapped[int] = mapped_column(Integer)
     storage_key: Mapped[str] = mapped_column(String(256))
     stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the retention job deleted the file (dashboard/retention.py); the row stays as the record.
+    purged_at: Mapped[datetime | None]
 
 
 class DeadLetter(Base):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -64,13 +65,19 @@ class Ingestor:
         self.grace = grace
         self.totals: Counter[str] = Counter()
 
-    def apply(self, messages: Sequence[RawMessage]) -> BatchResult:
+    def apply(self, messages: Sequence[RawMessage], extra: Mapping[str, int] | None = None) -> BatchResult:
         """Commit the batch; on an unexpected error, fall back to one message per transaction so one bad
-        message cannot hold the others back (it is dead-lettered with code ``ingest_error``)."""
+        message cannot hold the others back (it is dead-lettered with code ``ingest_error``).
+
+        A database that cannot be reached is not the message's fault: that error is raised (nothing is
+        dead-lettered) and the caller retries the batch. ``extra`` counters (the consumer's health figures)
+        are added to the running totals in the same transaction."""
         try:
             with self.db.session() as session:
-                result = _Batch(session, self.grace).run(messages)
-        except Exception:
+                result = _Batch(session, self.grace).run(messages, extra)
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise
             log.exception("batch of %d failed; retrying message by message", len(messages))
             result = BatchResult()
             for message in messages:
@@ -78,13 +85,29 @@ class Ingestor:
                     with self.db.session() as session:
                         result.add(_Batch(session, self.grace).run([message]))
                 except Exception as exc:
+                    if database_unavailable(exc):
+                        raise  # gone mid-way: what was committed stays, the batch is retried (idempotent)
                     with self.db.session() as session:
                         bad = _Batch(session, self.grace)
                         bad.dead_letter(message, Rejected("ingest_error", f"{type(exc).__name__}: {exc}"))
                         bad.save_counts()
                         result.add(bad.result)
+            if extra:
+                with self.db.session() as session:
+                    health = _Batch(session, self.grace)
+                    health.result.counts.update(extra)
+                    health.save_counts()
+                    result.add(health.result)
         self.totals.update(result.counts)
         return result
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (server down, restarting, locked,
+    pool exhausted): retry later; the message itself is fine."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError))
 
 
 class _Batch:
@@ -101,7 +124,7 @@ class _Batch:
         self.seen_states: set[str] = set()
         self.seen_changes: set[tuple[int, datetime, PresenceState]] = set()
 
-    def run(self, messages: Sequence[RawMessage]) -> BatchResult:
+    def run(self, messages: Sequence[RawMessage], extra: Mapping[str, int] | None = None) -> BatchResult:
         decoded: list[tuple[RawMessage, Topic, Message]] = []
         for raw in messages:
             try:
@@ -128,6 +151,8 @@ class _Batch:
         linker.link_events(list(self.touched_events.values()))
         for window_id, since in self.presence_since.items():
             linker.rebuild_presence(window_id, since)
+        if extra:
+            self.result.counts.update(extra)
         self.save_counts()
         return self.result
 
@@ -312,7 +337,11 @@ def _seen(device: Device, at: datetime) -> None:
 
 
 def _status(device: Device, msg: StatusMessage) -> bool:
-    if not _newer(device.status_at, msg.at):
+    # The edge's Last Will and the ``online`` of the same connection carry the same ``at`` (the Will is
+    # armed before connecting): on that tie ``offline`` wins, so a node that drops off shows offline.
+    will_of_current = (msg.at == device.status_at and msg.status.value == DeviceStatus.OFFLINE.value
+                       and device.status is not DeviceStatus.OFFLINE)
+    if not _newer(device.status_at, msg.at) and not will_of_current:
         return False
     device.status = DeviceStatus(msg.status.value)
     device.status_at = msg.at

@@ -4,7 +4,12 @@ paho's network thread only queues messages; a writer thread folds them into the 
 (``max_batch`` messages or ``max_delay_ms`` after the first, whichever comes first) and acknowledges each
 message to the broker after its batch is committed. If the dashboard dies mid-batch the broker still holds
 the unacknowledged messages in our persistent session (fixed client id, clean_session False) and
-redelivers them on reconnect; the idempotent fold makes the redelivery harmless."""
+redelivers them on reconnect; the idempotent fold makes the redelivery harmless.
+
+While the database is unavailable the writer retries the same batch (backing off to 10 s) and acknowledges
+nothing, so the broker keeps queueing. The outage is counted: live in :class:`IngestStats`, and on the first
+commit after it in the database's running totals (``db_outages``, ``db_commit_failures``, ``db_outage_ms``,
+shown by ``GET /api/admin/ingest/counters``)."""
 
 from __future__ import annotations
 
@@ -45,6 +50,12 @@ class IngestStats:
     connected: bool = False
     last_commit_monotonic: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Database health: failed commit attempts, outages (a run of failures), seconds unavailable in total.
+    db_commit_failures: int = 0
+    db_outages: int = 0
+    db_unavailable_s: float = 0.0
+    db_down_since_monotonic: float | None = None  # set while the database is unavailable
+    last_db_error: str | None = None
 
 
 class IngestConsumer:
@@ -125,7 +136,7 @@ class IngestConsumer:
             return
         self._generation += 1
         self.stats.connected = True
-        client.subscribe([(topic, 1) for topic in INGEST_SUBSCRIPTIONS])
+        client.subscribe([(self.mqtt_settings.subscription(topic), 1) for topic in INGEST_SUBSCRIPTIONS])
         self._connected.set()
         log.info("ingest connected (session present: %s)", getattr(flags, "session_present", "?"))
 
@@ -181,11 +192,33 @@ class IngestConsumer:
     def _commit(self, raws: list[RawMessage]) -> BatchResult | None:
         """Apply the batch, retrying while the database is unavailable (nothing is acknowledged meanwhile)."""
         delay = 0.5
+        failures = 0
         while True:
+            down_since = self.stats.db_down_since_monotonic
+            extra = {} if down_since is None else {
+                "db_outages": 1, "db_commit_failures": failures,
+                "db_outage_ms": round((time.monotonic() - down_since) * 1000)}
             try:
-                return self.ingestor.apply(raws)
-            except Exception:
-                log.exception("could not commit %d messages; retrying in %.1fs", len(raws), delay)
+                result = self.ingestor.apply(raws, extra)
+            except Exception as exc:
+                failures += 1
+                self.stats.db_commit_failures += 1
+                self.stats.last_db_error = f"{type(exc).__name__}: {exc}"[:300]
+                if down_since is None:
+                    self.stats.db_down_since_monotonic = time.monotonic()
+                    self.stats.db_outages += 1
+                    log.exception("could not commit %d messages; retrying (nothing is acknowledged meanwhile)",
+                                  len(raws))
+                else:
+                    log.warning("database still unavailable (%d failed attempts): %s; retrying in %.1fs",
+                                failures, self.stats.last_db_error, delay)
                 if self._stop.wait(delay):
                     return None
                 delay = min(delay * 2, 10.0)
+                continue
+            if down_since is not None:
+                outage_s = time.monotonic() - down_since
+                self.stats.db_unavailable_s += outage_s
+                self.stats.db_down_since_monotonic = None
+                log.warning("database back after %.1fs (%d failed commit attempts)", outage_s, failures)
+            return result

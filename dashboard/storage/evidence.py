@@ -5,6 +5,7 @@ and every resolved path is checked to stay inside the root, so no id can walk ou
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -17,6 +18,13 @@ EXTENSIONS = {"image/jpeg": "jpg", "video/mp4": "mp4"}
 
 class UnsafeKey(ValueError):
     pass
+
+
+class StoreUnavailable(OSError):
+    """The store (an object store, a network volume) could not be reached or refused the request."""
+
+    def __init__(self, action: str, exc: Exception) -> None:
+        super().__init__(errno.EIO, f"evidence store {action} failed: {exc}")
 
 
 def evidence_key(device_id: str, evidence_id: str, content_type: str) -> str:

@@ -161,10 +161,7 @@ def section_context(db: Session, request: Request, user: User, section: str, ctx
     elif section == "hours":
         s = _hours_section(app, zone)
     else:  # retention
-        s = Section(["admin.col.setting", "admin.col.value"],
-                    [_row(_key("admin.setting.evidence_dir"), Cell(str(app.settings.evidence_dir))),
-                     *[_row(Cell(k), Cell(str(v))) for k, v in _retention_settings(app).items()]],
-                    note_key="admin.retention_note")
+        s = _retention_section(app, db, zone)
     return {"section": section, "sections": sections_for(user), "columns": s.columns, "rows": s.rows,
             "form_fields": s.form, "note_key": s.note_key, "yaml_editor": s.yaml_editor}
 
@@ -234,10 +231,31 @@ def save_schedule(app: AppContext, text: str) -> None:
     tmp.replace(path)
 
 
-def _retention_settings(app: AppContext) -> dict[str, object]:
-    """Whatever retention knobs core's settings carry (named ``retention*``), shown read-only."""
-    data = app.settings.model_dump()
-    return {k: v for k, v in data.items() if "retention" in k}
+def _retention_section(app: AppContext, db: Session, zone: ZoneInfo) -> Section:
+    """The retention policy (read-only: it is configuration) and what the job has done and will do."""
+    from sqlalchemy import func
+
+    from dashboard.db.models import AuditLog, Evidence
+    from dashboard.retention import run_retention
+
+    policy = app.settings.retention
+    kept = db.scalar(select(func.count()).select_from(Evidence).where(Evidence.purged_at.is_(None))) or 0
+    purged = db.scalar(select(func.count()).select_from(Evidence).where(Evidence.purged_at.is_not(None))) or 0
+    last = db.scalar(select(func.max(AuditLog.at)).where(AuditLog.action == "purge", AuditLog.entity == "evidence"))
+    due = run_retention(app.db, app.evidence, policy, dry_run=True).due  # reads only: no file is touched
+    rows = [
+        _row(_key("admin.setting.evidence_dir"), Cell(str(app.settings.evidence_dir))),
+        _row(_key("admin.retention.days"), Cell(str(policy.days))),
+        _row(_key("admin.retention.confirmed_days"), Cell(str(policy.confirmed_days))),
+        _row(_key("admin.retention.unreviewed_days"), Cell(str(policy.unreviewed_days or policy.days))),
+        _row(_key("admin.retention.schedule"),
+             Cell(f"{policy.interval_s / 60:g}") if policy.schedule else _key("common.no")),
+        _row(_key("admin.retention.kept"), Cell(str(kept))),
+        _row(_key("admin.retention.purged"), Cell(str(purged))),
+        _row(_key("admin.retention.due"), Cell(str(due))),
+        _row(_key("admin.retention.last_run"), Cell(_fmt(last, zone))),
+    ]
+    return Section(["admin.col.setting", "admin.col.value"], rows, note_key="admin.retention_note")
 
 
 def create_in_section(app: AppContext, request: Request, user: User, section: str, form: dict[str, str]) -> None:

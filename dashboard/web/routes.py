@@ -35,6 +35,7 @@ from dashboard.auth.deps import (
 from dashboard.auth.users import LoginThrottled, authenticate
 from dashboard.db.models import AuditLog, Event, LeaveRecord, User, utcnow
 from dashboard.enums import LeaveStatus, LeaveType, ReviewReason, Role, Verdict
+from dashboard.retention import purged_ids
 from dashboard.web import admin, queries
 from dashboard.web.i18n import catalogue
 from dashboard.web.render import (
@@ -393,8 +394,10 @@ def _review_page(request: Request, db: Session, user: User | None, pk: int | Non
         next_pk = pks[0]
     ev = None
     if current is not None:
-        ev = {**asdict(current), "clip_url": _evidence_url(current.clip_id),
-              "snapshot_url": _evidence_url(current.snapshot_id), "review": queries.latest_review(db, current.pk)}
+        purged = purged_ids(db, (current.clip_id, current.snapshot_id))  # deleted under the retention policy
+        ev = {**asdict(current), "clip_url": None if current.clip_id in purged else _evidence_url(current.clip_id),
+              "snapshot_url": None if current.snapshot_id in purged else _evidence_url(current.snapshot_id),
+              "evidence_purged": bool(purged), "review": queries.latest_review(db, current.pk)}
     ctx = _page(request, db, user, "review", "review.title")
     ctx.update(ev=ev, queue=queue_views, status=status, counts=queries.review_counts(db), prev_pk=prev_pk,
                next_pk=next_pk, can_review=True, reasons=[r.value for r in ReviewReason],

@@ -3,9 +3,10 @@
 Every analysed frame enters a ring of JPEG-compressed frames covering the pre-roll (10 s at 5 fps = 50
 frames of ~100 kB, a few MB per camera instead of hundreds for raw frames). Customer heads are blurred
 *before* a frame enters the ring, so no unblurred customer face is ever written. An evidence request takes
-the pre-roll, keeps collecting for the post-roll, then encodes the clip on a worker thread and reports an
-:class:`EvidenceReady` (path, sha256) through a callback. A JPEG snapshot with the relevant boxes is
-written immediately.
+the pre-roll, keeps collecting for the post-roll, and a worker thread records it as it comes into a
+fragmented MP4 in the spool (durable job record first, see :mod:`edge.evidence.spool`); when the post-roll
+is over the recording is remuxed into the uploadable faststart MP4 and reported as an :class:`EvidenceReady`
+(path, sha256) through a callback. A JPEG snapshot with the relevant boxes is written immediately.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from broker.payloads import EvidenceRef
+from broker.payloads import EventMessage, EvidenceRef
 from edge.detect import Detection
-from edge.evidence.clip import write_mp4
+from edge.evidence.clip import FragmentWriter
+from edge.evidence.spool import ClipJob, ClipSpool, EvidenceReady, finalise
 from edge.zones import Zone
 
 log = logging.getLogger(__name__)
@@ -63,19 +65,10 @@ def annotate(image: npt.NDArray[np.uint8], detections: Sequence[Detection], zone
     return out
 
 
-@dataclass(frozen=True)
-class EvidenceReady:
-    event_id: str
-    ref: EvidenceRef
-    path: Path
-
-
 @dataclass
 class _Pending:
-    event_id: str
-    evidence_id: str
+    job: ClipJob
     until: datetime
-    frames: list[bytes] = field(default_factory=list)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -100,12 +93,19 @@ class EvidenceRecorder:
         self.post_roll = timedelta(seconds=post_roll_s)
         self.max_width, self.quality = max_width, jpeg_quality
         self.on_ready = on_ready
+        self.spool = ClipSpool(out_dir / "spool")
         self._ring: deque[tuple[datetime, bytes]] = deque(maxlen=max(1, int(pre_roll_s * fps) + 1))
         self._pending: list[_Pending] = []
-        self._jobs: queue.Queue[_Pending | None] = queue.Queue()
+        # (job, JPEG frame) to record, (job, None) when its post-roll is over, None to stop the worker.
+        self._work: queue.Queue[tuple[ClipJob, bytes | None] | None] = queue.Queue()
+        self._open: set[str] = set()  # clips requested and not yet handed over (or failed)
+        self._lock = threading.Lock()
         self._worker = threading.Thread(target=self._encode_loop, name=f"evidence-{camera}", daemon=True)
         self._worker.start()
-        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def snapshot_scale(self, width: int) -> float:
+        """Frame pixels -> snapshot pixels (snapshots and clips are shrunk to ``max_width``)."""
+        return min(1.0, self.max_width / width)
 
     def _shrink(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         h, w = image.shape[:2]
@@ -126,9 +126,9 @@ class EvidenceRecorder:
         self._ring.append((at, data))
         still = []
         for pending in self._pending:
-            pending.frames.append(data)
+            self._work.put((pending.job, data))
             if at >= pending.until:
-                self._jobs.put(pending)
+                self._work.put((pending.job, None))
             else:
                 still.append(pending)
         self._pending = still
@@ -138,48 +138,79 @@ class EvidenceRecorder:
         data = self._jpeg(self._shrink(image))
         evidence_id = f"{event_id[:40]}-snap"
         path = self.out_dir / f"{evidence_id}.jpg"
-        path.write_bytes(data)
+        tmp = path.with_suffix(".part.jpg")
+        tmp.write_bytes(data)
+        tmp.replace(path)
         ref = EvidenceRef(kind="snapshot", id=evidence_id, sha256=sha256_bytes(data),
                           content_type="image/jpeg", size=len(data))
         return EvidenceReady(event_id, ref, path)
 
-    def request_clip(self, event_id: str, at: datetime) -> None:
-        horizon = at - self.pre_roll
-        frames = [data for t, data in self._ring if t >= horizon]
-        self._pending.append(_Pending(event_id, f"{event_id[:40]}-clip", at + self.post_roll, frames))
+    def request_clip(self, event: EventMessage) -> None:
+        """Record a clip for ``event`` (its start message, as sent): the pre-roll now, the post-roll as
+        frames come. The job record is durable before this returns (see :mod:`edge.evidence.spool`)."""
+        job = ClipJob(evidence_id=f"{event.event_id[:40]}-clip", event=event, fps=self.fps,
+                      created_at=datetime.now(UTC))
+        self.spool.save(job)
+        with self._lock:
+            self._open.add(job.evidence_id)
+        horizon = event.sent_at - self.pre_roll
+        for t, data in self._ring:
+            if t >= horizon:
+                self._work.put((job, data))
+        self._pending.append(_Pending(job, event.sent_at + self.post_roll))
+
+    def release(self, job: ClipJob) -> None:
+        """The clip is in the outbox and an event message carrying it too: forget its spool job."""
+        self.spool.release(job)
 
     def flush(self) -> None:
         """Source ended: finish every open clip with what it has."""
         for pending in self._pending:
-            self._jobs.put(pending)
+            self._work.put((pending.job, None))
         self._pending = []
 
     def close(self, timeout: float = 60.0) -> None:
         self.flush()
-        self._jobs.put(None)
+        self._work.put(None)
         self._worker.join(timeout)
 
     @property
     def busy(self) -> bool:
-        return bool(self._pending) or not self._jobs.empty()
+        """Clips requested and not handed over yet (recording, encoding or finishing)."""
+        with self._lock:
+            return bool(self._open)
 
     def _encode_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
+        writers: dict[str, FragmentWriter | None] = {}  # None: that clip failed; its frames are skipped
+        while (item := self._work.get()) is not None:
+            job, data = item
+            key = job.evidence_id
             try:
-                self._encode(job)
+                if data is not None:
+                    if key not in writers:
+                        writers[key] = None  # a writer that cannot even be opened fails the clip once
+                        writers[key] = FragmentWriter(self.spool.fragments(job), self.fps)
+                    writer = writers[key]
+                    if writer is not None:
+                        writer.add(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))  # type: ignore[arg-type]
+                    continue
+                if key not in writers:  # not one frame (the source ended at once): nothing to keep
+                    log.warning("clip %s: no frames to record; event %s has no clip", key, job.event.event_id)
+                    self.spool.release(job)
+                    continue
+                writer = writers.pop(key)
+                if writer is None:
+                    log.error("clip %s: recording failed; its job stays in the spool for recovery", key)
+                    continue
+                writer.close()
+                job.recorded = True
+                self.spool.save(job)
+                self.on_ready(finalise(job, self.spool, self.out_dir))
             except Exception:
-                log.exception("clip %s could not be written", job.evidence_id)
-
-    def _encode(self, job: _Pending) -> None:
-        if not job.frames:
-            return
-        path = self.out_dir / f"{job.evidence_id}.mp4"
-        images = (cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in job.frames)
-        n = write_mp4(images, path, self.fps)  # type: ignore[arg-type]
-        data = path.read_bytes()
-        ref = EvidenceRef(kind="clip", id=job.evidence_id, sha256=sha256_bytes(data), content_type="video/mp4",
-                          size=len(data), duration_s=round(n / self.fps, 3))
-        self.on_ready(EvidenceReady(job.event_id, ref, path))
+                log.exception("clip %s could not be written; its job stays in the spool for recovery", key)
+                if data is not None:
+                    writers[key] = None
+            finally:
+                if data is None:
+                    with self._lock:
+                        self._open.discard(key)

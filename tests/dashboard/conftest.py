@@ -6,7 +6,6 @@ there, else on a server started for the session) and dropped afterwards; each te
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -19,13 +18,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from broker.mosquitto import free_port, wait_for_port
 from dashboard.app import create_app
 from dashboard.db.engine import Database
 from dashboard.db.migrate import upgrade
 from dashboard.db.scratch import scratch_database
 from dashboard.settings import DashboardSettings
 from tests.dashboard.helpers import ApiUsers
+from tests.support.postgres import PgCluster, postgres_bindir
 
 WANT_POSTGRES = os.environ.get("CW_TEST_DATABASE", "sqlite").lower() in ("postgresql", "postgres")
 
@@ -36,28 +35,6 @@ def _answers(dsn: str) -> bool:
             return True
     except psycopg.Error:
         return False
-
-
-def _start_own_postgres(workdir: Path) -> tuple[str, Path]:
-    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    initdb = shutil.which("initdb") or (bins[-1] if bins else None)
-    if initdb is None:
-        pytest.fail("CW_TEST_DATABASE=postgresql but no server on 127.0.0.1:5432 and no initdb installed")
-    bindir = Path(initdb).parent
-    data = workdir / "pgdata"
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.chown(workdir, "postgres")
-    port = free_port()
-    as_pg = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*as_pg, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run(
-        [*as_pg, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(workdir / "pg.log"), "-w", "start",
-         "-o", f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    wait_for_port("127.0.0.1", port, timeout=30)
-    return f"postgresql://postgres@127.0.0.1:{port}", bindir
 
 
 @pytest.fixture(scope="session")
@@ -71,15 +48,16 @@ def postgres_server() -> Iterator[str | None]:
         yield default
         return
     workdir = Path(tempfile.mkdtemp(prefix="cw-pg-"))
+    if postgres_bindir() is None:
+        pytest.fail("CW_TEST_DATABASE=postgresql but no server on 127.0.0.1:5432 and no initdb installed")
     try:
-        dsn, bindir = _start_own_postgres(workdir)
+        cluster = PgCluster(workdir).init().start()
     except (subprocess.CalledProcessError, OSError, TimeoutError) as exc:
         pytest.fail(f"CW_TEST_DATABASE=postgresql but PostgreSQL could not be started: {exc}")
     try:
-        yield dsn
+        yield cluster.dsn
     finally:
-        subprocess.run(["runuser", "-u", "postgres", "--", str(bindir / "pg_ctl"), "-D",
-                        str(workdir / "pgdata"), "-m", "fast", "stop"], check=False, capture_output=True)
+        cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -11,9 +11,13 @@ from collections import defaultdict
 from pathlib import Path
 
 import av
+import cv2
+import numpy as np
 import pytest
 import yaml
 
+from broker.boxes import DETAILS_KEY as BOXES_KEY
+from broker.boxes import decode_boxes
 from broker.codec import decode
 from broker.payloads import CameraHealth, EventMessage, EventPhase, Rule, StateMessage, StatusMessage
 from broker.topics import INGEST_SUBSCRIPTIONS
@@ -147,6 +151,14 @@ def test_office_clip_end_to_end(tmp_path: Path, fresh_mosquitto: BrokerHandle, o
             import hashlib
 
             assert hashlib.sha256(body).hexdigest() == ref.sha256
+        # -- what the model saw rides with the start message, in snapshot pixels (review -> training data) --
+        for lifecycle in events.values():
+            start = lifecycle[0]
+            for snap in (r for r in start.evidence if r.kind == "snapshot"):
+                picture = cv2.imdecode(np.frombuffer(evidence.stored[snap.id][1], np.uint8), cv2.IMREAD_COLOR)
+                height, width = picture.shape[:2]
+                boxes = decode_boxes(str(start.details[BOXES_KEY]))
+                assert all(b.x2 <= width + 0.1 and b.y2 <= height + 0.1 for b in boxes), (boxes, width, height)
         clip = clips[0]
         clip_path = tmp_path / "clip.mp4"
         clip_path.write_bytes(evidence.stored[clip.id][1])

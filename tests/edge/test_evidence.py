@@ -12,6 +12,7 @@ import numpy as np
 from edge.detect import Detection
 from edge.evidence import EvidenceReady, EvidenceRecorder, blur_customer_heads, write_mp4
 from edge.zones import Zone
+from tests.edge.evidence_support import event_message
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -58,7 +59,7 @@ def test_recorder_pre_and_post_roll(tmp_path: Path) -> None:
     for i, img in enumerate(imgs[:30]):  # 6 s of frames: ring keeps the last 2 s
         rec.add_frame(img, T0 + timedelta(seconds=i / 5))
     event_at = T0 + timedelta(seconds=29 / 5)
-    rec.request_clip("event-abc-123", event_at)
+    rec.request_clip(event_message("event-abc-123", event_at))
     snap = rec.snapshot("event-abc-123", imgs[29])
     assert snap.ref.kind == "snapshot" and snap.path.read_bytes()[:2] == b"\xff\xd8"
     for i, img in enumerate(imgs[30:], start=30):

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from broker.cli import broker_config
 from broker.mosquitto import render_config
 from broker.settings import BrokerSettings
+from broker.topics import INGEST_SUBSCRIPTIONS
 from counterwatch.cli import build_parser
 from dashboard.settings import DashboardSettings
 from edge.settings import EdgeSettings
@@ -34,7 +35,7 @@ SETTINGS: dict[str, type[BaseModel]] = {
 }
 # Settings the deployment already uses that the service does not have yet. Each is documented in
 # docs/scale-out.md; remove the entry when the setting lands.
-AWAITED = {"CW_DASHBOARD_MQTT__SHARED_GROUP"}
+AWAITED: set[str] = set()
 
 COUNTERWATCH_IMAGES = {"counterwatch", "${CW_IMAGE:-counterwatch:0.1.0}"}
 PINNED_IMAGES = re.compile(r"^(eclipse-mosquitto:2\.0\.\d+|postgres:16)$")
@@ -160,10 +161,22 @@ def test_every_cw_variable_is_a_setting_of_its_service() -> None:
         assert name in cw_names, f"{name} is awaited but no longer used: drop it from AWAITED"
 
 
+def _check_shared_group(dash: DashboardSettings, env: dict[str, str]) -> None:
+    """The group reaches the setting and the consumer subscribes inside it (tests/dashboard/test_shared_ingest.py
+    shows two workers in one group splitting the stream on a real Mosquitto)."""
+    group = env.get("CW_DASHBOARD_MQTT__SHARED_GROUP")
+    assert dash.mqtt.shared_group == group
+    if group is None:
+        return
+    for topic_filter in INGEST_SUBSCRIPTIONS:
+        assert dash.mqtt.subscription(topic_filter) == f"$share/{group}/{topic_filter}"
+
+
 @pytest.mark.parametrize("compose_file", sorted(COMPOSE.glob("*.yml")), ids=lambda p: p.name)
 def test_compose_environment_builds_valid_settings(compose_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     example = env_example(compose_file)
     services = compose_services(compose_file)
+    shared_groups: set[str | None] = set()
     for service in services.values():
         env = {k: interpolate(str(v), example) for k, v in service.get("environment", {}).items()}
         if any(k.startswith("CW_BROKER_") for k in env):
@@ -183,15 +196,21 @@ def test_compose_environment_builds_valid_settings(compose_file: Path, monkeypat
             dash = load_with_env(monkeypatch, DashboardSettings, env)
             assert dash.database_url.startswith("postgresql+psycopg://counterwatch:")
             assert dash.mqtt.host == "mosquitto" and dash.mqtt.port == 1883
+            _check_shared_group(dash, env)
+            shared_groups.add(dash.mqtt.shared_group)
             if "ports" in service:
                 assert service["ports"] == [f"127.0.0.1:{dash.http_port}:{dash.http_port}"]
         if any(k.startswith("CW_EDGE_") for k in env):
             edge = load_with_env(monkeypatch, EdgeSettings, env)
             assert edge.mqtt.host == "mosquitto" and edge.site == example["CW_SITE"]
+    # Every dashboard process runs a consumer (`serve` too), and all of them must be in one group: one
+    # outside it, or in a second group, would get every message again.
+    assert not shared_groups or (len(shared_groups) == 1 and None not in shared_groups), shared_groups
 
 
 def test_k8s_environment_builds_valid_settings_and_ports_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     services = {o["metadata"]["name"]: o for o in k8s_objects() if o["kind"] == "Service"}
+    k8s_groups: set[str | None] = set()
     for name, spec in pod_specs():
         for container in spec.get("initContainers", []) + spec["containers"]:
             env = container_env(container)
@@ -203,11 +222,14 @@ def test_k8s_environment_builds_valid_settings_and_ports_agree(monkeypatch: pyte
             if any(k.startswith("CW_DASHBOARD_") for k in env):
                 dash = load_with_env(monkeypatch, DashboardSettings, env)
                 assert dash.mqtt.host in services, f"{name}: no Service {dash.mqtt.host}"
+                _check_shared_group(dash, env)
+                k8s_groups.add(dash.mqtt.shared_group)
                 assert dash.database_url.split("@")[1].split(":")[0] in services
                 assert not ports or ports == {dash.http_port}
             if any(k.startswith("CW_EDGE_") for k in env):
                 edge = load_with_env(monkeypatch, EdgeSettings, env, site="hall1", device="pod-0")
                 assert edge.mqtt.tls is not None and edge.mqtt.port == 8883
+    assert len(k8s_groups) == 1 and None not in k8s_groups, k8s_groups  # web pods and ingest workers alike
     for service in services.values():
         selector = service["spec"]["selector"]
         (_name, spec), = [(n, s) for n, s in pod_specs() if n == selector["app.kubernetes.io/name"]]
