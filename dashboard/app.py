@@ -13,6 +13,7 @@ import secrets
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from counterwatch import __version__
 from dashboard.api.routes import router as api_router
@@ -96,6 +97,12 @@ def create_app(
         # The bucket or volume is down: say so, and let clients retry (nothing was recorded half-way).
         log.warning("%s", exc.strerror)
         return JSONResponse({"detail": exc.strerror}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(DataError)
+    def data_error(_request: Request, exc: DataError) -> JSONResponse:
+        # Input the database cannot hold (a NUL byte in text, a number out of range) is the client's error.
+        log.info("refused input the database cannot store: %s", exc.orig)
+        return JSONResponse({"detail": f"invalid value: {str(exc.orig).splitlines()[0]}"}, status_code=422)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

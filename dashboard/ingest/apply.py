@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from broker.codec import Message, Rejected, decode
@@ -167,16 +169,15 @@ class _Batch:
         log.warning("dead-lettered %s: %s", raw.topic, rejected)
 
     def save_counts(self) -> None:
+        """Add this batch's counts in one atomic upsert: several ingest workers bump the same rows at once,
+        and a read-modify-write would lose increments (or collide inserting a new name)."""
         counts = self.result.counts
         if not counts:
             return
-        rows = {r.name: r for r in self.s.scalars(select(IngestCounter).where(IngestCounter.name.in_(counts)))}
-        for name, value in counts.items():
-            row = rows.get(name)
-            if row is None:
-                self.s.add(IngestCounter(name=name, value=value))
-            else:
-                row.value += value
+        insert = pg_insert if self.s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(IngestCounter).values([{"name": n, "value": v} for n, v in sorted(counts.items())])
+        self.s.execute(stmt.on_conflict_do_update(
+            index_elements=[IngestCounter.name], set_={"value": IngestCounter.value + stmt.excluded.value}))
 
     def _preload(self, decoded: list[tuple[RawMessage, Topic, Message]]) -> None:
         """One query per table for the whole batch instead of one per message."""
