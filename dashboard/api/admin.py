@@ -7,8 +7,6 @@ fetched from there instead."""
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Iterator
 from urllib.parse import quote
 
@@ -22,7 +20,7 @@ from broker.codec import encode
 from broker.evidence import SHA256_HEADER
 from broker.payloads import ModelRollout
 from broker.topics import model_command_topic
-from dashboard.api.common import IdPath, LimitQ, OffsetQ, get_or_404, paginate
+from dashboard.api.common import SHA256_HEX, IdPath, LimitQ, OffsetQ, get_or_404, paginate, stream_body_to
 from dashboard.api.schemas import (
     AuditOut,
     DeadLetterOut,
@@ -65,7 +63,6 @@ router = APIRouter(tags=["administration"])
 
 MODEL_MAX_BYTES = 512 * 1024 * 1024
 MODEL_CHUNK = 1024 * 1024
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @router.get("/users", response_model=list[UserOut])
@@ -205,23 +202,15 @@ async def upload_model(
     if not 1 <= len(version) <= 64:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "version must have 1-64 characters")
     claimed = (request.headers.get(SHA256_HEADER) or "").strip().lower()
-    if claimed and not _SHA256.match(claimed):
+    if claimed and not SHA256_HEX.match(claimed):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{SHA256_HEADER} must be 64 hex digits")
     if db.scalar(select(ModelVersion).where(ModelVersion.version == version)) is not None:
         raise HTTPException(status.HTTP_409_CONFLICT, f"model version {version!r} exists")
     store = get_ctx(request).evidence
     handle, staged = store.staging_file()
-    digest, size = hashlib.sha256(), 0
     try:
         with handle:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > MODEL_MAX_BYTES:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                        f"model file is over the {MODEL_MAX_BYTES}-byte limit")
-                digest.update(chunk)
-                handle.write(chunk)
-        sha256 = digest.hexdigest()
+            sha256, size = await stream_body_to(handle, request, MODEL_MAX_BYTES, "model file")
         if size == 0:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "empty body: send the ONNX file")
         if claimed and claimed != sha256:

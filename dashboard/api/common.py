@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+import hashlib
+import re
+from typing import Annotated, Any, BinaryIO, TypeVar
 
-from fastapi import HTTPException, Path, Query, status
+from fastapi import HTTPException, Path, Query, Request, status
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
@@ -33,3 +35,19 @@ def paginate(db: Session, stmt: Select[Any], limit: int, offset: int) -> tuple[l
 
 def bad_request(message: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
     return HTTPException(code, message)
+
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+async def stream_body_to(handle: BinaryIO, request: Request, limit: int, what: str = "body") -> tuple[str, int]:
+    """Copy the request body into ``handle`` (a store's staging file), refusing it past ``limit`` bytes even
+    without a Content-Length; returns (sha256 hex, size). The caller closes and removes the staged file."""
+    digest, size = hashlib.sha256(), 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{what} is over the {limit}-byte limit")
+        digest.update(chunk)
+        handle.write(chunk)
+    return digest.hexdigest(), size

@@ -8,7 +8,6 @@ unless the whole body arrived and its sha256 matches."""
 from __future__ import annotations
 
 import errno
-import hashlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from broker.evidence import DEVICE_HEADER, MAX_BYTES, SHA256_HEADER
 from broker.topics import TopicError, check_segment
+from dashboard.api.common import SHA256_HEX, stream_body_to
 from dashboard.auth.deps import ACK_ROLES, DbSession, client_ip, current_device, get_ctx, require_roles
 from dashboard.db.audit import audit
 from dashboard.db.models import AuditLog, Device, Evidence, User
 from dashboard.storage.evidence import EvidenceStore, evidence_key
 
 router = APIRouter(tags=["evidence"])
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 64 * 1024
 
 
@@ -63,7 +62,7 @@ async def upload_evidence(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
                             f"content type {content_type or '(none)'!r} not accepted; use {', '.join(MAX_BYTES)}")
     sha256 = (request.headers.get(SHA256_HEADER) or "").strip().lower()
-    if not _SHA256.match(sha256):
+    if not SHA256_HEX.match(sha256):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{SHA256_HEADER} must be 64 hex digits")
     limit = MAX_BYTES[content_type]
     length = request.headers.get("content-length")
@@ -75,18 +74,12 @@ async def upload_evidence(
 
     store = get_ctx(request).evidence
     handle, staged = store.staging_file()
-    digest, size = hashlib.sha256(), 0
     try:
         with handle:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"body is over the {limit}-byte limit")
-                digest.update(chunk)
-                handle.write(chunk)
-        if digest.hexdigest() != sha256:
+            body_sha256, size = await stream_body_to(handle, request, limit)
+        if body_sha256 != sha256:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                f"sha256 of the body is {digest.hexdigest()}, header says {sha256}")
+                                f"sha256 of the body is {body_sha256}, header says {sha256}")
         key = evidence_key(device.id, evidence_id, content_type)
         row = Evidence(id=evidence_id, device_id=device.id, content_type=content_type, sha256=sha256, size=size,
                        storage_key=key)
