@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.topics import PREFIX, check_segment
+from broker.topics import PREFIX, check_segment, command_filter
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Bridge:
         """(pattern, direction) mappings, both QoS 1."""
         return [
             (f"{PREFIX}/{self.site}/#", "out"),  # everything the hall's devices publish
-            (f"{PREFIX}/{self.site}/+/cmd/model", "in"),  # model rollouts for the hall's devices
+            (command_filter(self.site), "in"),  # model rollouts and delivery receipts for the hall's devices
         ]
 
 

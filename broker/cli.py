@@ -81,8 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     # Re-render and reload when the registry changes (device added or rotated): no restart. Mosquitto
-    # re-checks live connections on reload, so only a rotated identity's connection is dropped (its
-    # device reconnects with the new password); everyone else stays connected.
+    # re-checks live connections on reload; a rotation adds a login and keeps the old one until
+    # ``rotate --finish``, so no live connection is dropped by it.
     mtime = cfg.registry_file.stat().st_mtime if cfg.registry_file.exists() else 0.0
     while not stop and proc.running:
         time.sleep(1.0)
@@ -119,14 +119,21 @@ def cmd_rotate(args: argparse.Namespace) -> int:
     if args.username not in registry.identities:
         print(f"unknown identity {args.username!r}", file=sys.stderr)
         return 2
+    login: str | None = registry.identities[args.username].current_login
+    password: str | None = None
     if args.finish:
         registry.finish_rotation(args.username)
-        password = None
     else:
-        password = registry.rotate(args.username)
+        try:
+            login, password = registry.rotate(args.username)
+        except ValueError as exc:
+            print(f"rotate: {exc}", file=sys.stderr)
+            return 2
     registry.save(cfg.registry_file)
     write_files(cfg, registry)
-    print(json.dumps({"username": args.username, "password": password}))
+    # The device logs in with ``login`` + ``password`` from now on (edge: mqtt.username / mqtt.password);
+    # its previous login keeps working until ``rotate --finish``.
+    print(json.dumps({"username": args.username, "login": login, "password": password}))
     return 0
 
 
@@ -190,7 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.set_defaults(handler=cmd_add)
 
     rotate = cmds.add_parser("rotate", parents=[common],
-                             help="rotate an identity's password (old one valid until --finish)")
+                             help="new login + password for an identity (the old ones valid until --finish)")
     rotate.add_argument("username")
     rotate.add_argument("--finish", action="store_true")
     rotate.set_defaults(handler=cmd_rotate)

@@ -14,6 +14,7 @@ from broker.payloads import (
     EventMessage,
     HeartbeatMessage,
     ModelRollout,
+    ReceiptMessage,
     StateMessage,
     StatusMessage,
 )
@@ -28,9 +29,11 @@ PAYLOAD_TYPES: dict[TopicKind, type[BaseModel]] = {
     TopicKind.EVENT: EventMessage,
     TopicKind.STATE: StateMessage,
     TopicKind.MODEL_CMD: ModelRollout,
+    TopicKind.RECEIPT: ReceiptMessage,
 }
 
-Message = StatusMessage | HeartbeatMessage | CameraHealth | EventMessage | StateMessage | ModelRollout
+Message = (StatusMessage | HeartbeatMessage | CameraHealth | EventMessage | StateMessage | ModelRollout
+           | ReceiptMessage)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from broker.topics import PREFIX, check_segment, device_subtree, model_command_topic
+from broker.topics import PREFIX, check_segment, command_filter, device_subtree
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
 SALT_BYTES = 12
@@ -33,12 +33,34 @@ class Role(StrEnum):
 
 
 class Identity(BaseModel):
+    """One MQTT identity. ``username`` is what the ACL binds (a device id, ``dashboard``, a bridge); the
+    client logs in with ``login`` (default: the username).
+
+    Rotation without downtime: stock Mosquitto holds one password per login and re-checks live connections
+    on reload, so a rotation that replaced the hash would drop the device and refuse it until its config
+    changed. Instead a rotation issues a new login (``edge-a.r1``, ``edge-a.r2``, …) with the new password,
+    and the previous login keeps working, with the same rights, until ``finish_rotation``: the device
+    switches at its next (re)connect, and nothing is refused or dropped in between."""
+
     username: str
     role: Role
     site: str | None = None
     password_hash: str
-    # A second hash accepted during a rotation window, so a device can switch without downtime.
+    login: str | None = None
+    # The login and hash of the rotation being done, accepted until finish_rotation. (Registries from
+    # before rotation logins have ``previous_hash`` only: the same login, accepted by the embedded broker.)
     previous_hash: str | None = None
+    previous_login: str | None = None
+
+    @property
+    def current_login(self) -> str:
+        return self.login or self.username
+
+    def hashes_by_login(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {self.current_login: [self.password_hash]}
+        if self.previous_hash is not None:
+            out.setdefault(self.previous_login or self.current_login, []).append(self.previous_hash)
+        return out
 
 
 class Registry(BaseModel):
@@ -63,6 +85,7 @@ class Registry(BaseModel):
     def add(self, username: str, role: Role, site: str | None = None, password: str | None = None) -> str:
         """Add or replace an identity; returns the (generated) clear-text password."""
         check_segment(username, "username")
+        self._check_login_free(username, owner=username)
         if role in (Role.DEVICE, Role.BRIDGE):
             if site is None:
                 raise ValueError(f"a {role.value} identity needs its site")
@@ -73,44 +96,67 @@ class Registry(BaseModel):
         )
         return password
 
-    def rotate(self, username: str, password: str | None = None) -> str:
-        """New password; the old one keeps working until :meth:`finish_rotation`."""
+    def rotate(self, username: str, password: str | None = None) -> tuple[str, str]:
+        """A new login and password for the identity; the current ones keep working until
+        :meth:`finish_rotation`. Returns (login, clear-text password). A rotation still open is finished
+        first (its older login stops working)."""
         ident = self.identities[username]
+        generation = 1
+        for login in (ident.current_login, ident.previous_login):
+            if login and login.startswith(f"{username}.r") and login[len(username) + 2:].isdigit():
+                generation = max(generation, int(login[len(username) + 2:]) + 1)
+        login = f"{username}.r{generation}"
+        check_segment(login, "login")
+        self._check_login_free(login, owner=username)
         password = password or secrets.token_urlsafe(24)
-        self.identities[username] = ident.model_copy(
-            update={"password_hash": hash_password(password), "previous_hash": ident.password_hash}
-        )
-        return password
+        self.identities[username] = ident.model_copy(update={
+            "login": login, "password_hash": hash_password(password),
+            "previous_login": ident.current_login, "previous_hash": ident.password_hash})
+        return login, password
 
     def finish_rotation(self, username: str) -> None:
         ident = self.identities[username]
-        self.identities[username] = ident.model_copy(update={"previous_hash": None})
+        self.identities[username] = ident.model_copy(update={"previous_hash": None, "previous_login": None})
 
     def remove(self, username: str) -> None:
         self.identities.pop(username, None)
 
-    def verify(self, username: str, password: str) -> bool:
-        ident = self.identities.get(username)
+    def resolve(self, login: str | None) -> Identity | None:
+        """The identity a login name belongs to (its current login, or the previous one of a rotation)."""
+        if login is None:
+            return None
+        ident = self.identities.get(login)
+        if ident is not None and login in ident.hashes_by_login():
+            return ident
+        return next((i for i in self.identities.values() if login in i.hashes_by_login()), None)
+
+    def verify(self, login: str, password: str) -> bool:
+        ident = self.resolve(login)
         if ident is None:
             return False
-        return any(
-            h is not None and verify_password(password, h) for h in (ident.password_hash, ident.previous_hash)
-        )
+        return any(verify_password(password, h) for h in ident.hashes_by_login().get(login, []))
+
+    def _check_login_free(self, login: str, *, owner: str) -> None:
+        for other in self.identities.values():
+            if other.username != owner and (login == other.username or login in other.hashes_by_login()):
+                raise ValueError(f"login {login!r} is taken by identity {other.username!r}")
 
     # -- rendering ---------------------------------------------------------------------------------
     def password_file(self) -> str:
-        # Mosquitto takes one line per user; during a rotation the new hash is served and the old
-        # one is accepted by the embedded broker only. Mosquitto re-checks live connections on reload,
-        # so a device still connected with the old password is dropped then and must use the new one.
-        return "".join(f"{i.username}:{i.password_hash}\n" for i in sorted(self.identities.values(),
-                                                                          key=lambda i: i.username))
+        """One line per login (Mosquitto holds one hash per user): during a rotation both logins are there.
+        A legacy same-login rotation serves the new hash only."""
+        lines = []
+        for ident in sorted(self.identities.values(), key=lambda i: i.username):
+            lines += [f"{login}:{hashes[0]}\n" for login, hashes in sorted(ident.hashes_by_login().items())]
+        return "".join(lines)
 
     def acl_file(self) -> str:
         lines = ["# Rendered by counterwatch from the identity registry. Do not edit by hand.", ""]
         for ident in sorted(self.identities.values(), key=lambda i: i.username):
-            lines.append(f"user {ident.username}")
-            lines.extend(f"topic {access} {topic}" for access, topic in acl_rules(ident))
-            lines.append("")
+            for login in sorted(ident.hashes_by_login()):  # a rotation's logins have the same rights
+                lines.append(f"user {login}")
+                lines.extend(f"topic {access} {topic}" for access, topic in acl_rules(ident))
+                lines.append("")
         return "\n".join(lines)
 
 
@@ -120,14 +166,14 @@ def acl_rules(ident: Identity) -> list[tuple[str, str]]:
         assert ident.site is not None
         return [
             ("write", device_subtree(ident.site, ident.username)),
-            ("read", model_command_topic(ident.site, ident.username)),
+            ("read", command_filter(ident.site, ident.username)),  # model rollouts, delivery receipts
         ]
     if ident.role is Role.DASHBOARD:
-        return [("read", f"{PREFIX}/#"), ("write", f"{PREFIX}/+/+/cmd/model")]
+        return [("read", f"{PREFIX}/#"), ("write", command_filter())]
     if ident.role is Role.BRIDGE:
         assert ident.site is not None
-        # Forwards what the hall's devices publish; brings back the model commands for them.
-        return [("write", f"{PREFIX}/{ident.site}/#"), ("read", f"{PREFIX}/{ident.site}/+/cmd/model")]
+        # Forwards what the hall's devices publish; brings back the dashboard's commands for them.
+        return [("write", f"{PREFIX}/{ident.site}/#"), ("read", command_filter(ident.site))]
     return [("readwrite", "#")]
 
 

@@ -135,8 +135,8 @@ class RegistryWatcher:
                 log.exception("cannot read identity registry %s; keeping the previous one", self.path)
         return self._registry
 
-    def identity(self, username: str | None) -> Identity | None:
-        return None if username is None else self.current().identities.get(username)
+    def identity(self, login: str | None) -> Identity | None:
+        return self.current().resolve(login)
 
 
 # -- amqtt plugins -----------------------------------------------------------------------------------------
@@ -158,7 +158,8 @@ class RegistryAuthPlugin(BaseAuthPlugin):
         if not registry.verify(session.username, session.password):
             log.info("refused %r from %s: bad credentials", session.username, session.remote_address)
             return False
-        ident = registry.identities[session.username]
+        ident = registry.resolve(session.username)
+        assert ident is not None  # verify() found it
         if session.will_flag and not may_publish(ident, session.will_topic or ""):
             log.warning("%s: Last Will on %r is not allowed, discarded", ident.username, session.will_topic)
             session.will_flag = False

@@ -182,6 +182,9 @@ class HeartbeatMessage(_Message):
     outbox_depth: int = Field(ge=0)
     outbox_clip_bytes: int = Field(ge=0, default=0)
     outbox_full: bool = False
+    outbox_awaiting_receipt: int = Field(ge=0, default=0, description="sent, PUBACKed, no receipt yet")
+    receipt_resends: int = Field(ge=0, default=0, description="messages sent again for want of a receipt (total)")
+    mqtt_reconnects: int = Field(ge=0, default=0, description="broker connections re-established (this run)")
     dropped_clips: int = Field(ge=0, default=0)
     clips_recovered: int = Field(ge=0, default=0, description="clips finished after an edge restart (total)")
     clips_truncated: int = Field(ge=0, default=0, description="clips recovered with their recording cut short")
@@ -191,6 +194,15 @@ class HeartbeatMessage(_Message):
     model_version: str | None = None
     model_rollout: RolloutReport | None = None
     clock_offset_s: float | None = None
+
+
+class ReceiptMessage(_Message):
+    """Dashboard -> device: the messages with these digests (``broker.receipts.message_digest``) are
+    committed to the dashboard's database. The edge's outbox keeps each message until its receipt, not just
+    until the broker's PUBACK: a broker that dies before delivering what it acknowledged loses nothing."""
+
+    digests: list[Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]] = Field(min_length=1, max_length=1000)
+    at: UtcDatetime
 
 
 class ModelRollout(_Message):

@@ -10,6 +10,7 @@ the path so that the broker's ACL can bind an identity to its own subtree. Per-w
     cw/v1/{site}/{device}/{camera}/{window}/event   event lifecycle (start/update/end)
     cw/v1/{site}/{device}/{camera}/{window}/state   presence / sign state (retained)
     cw/v1/{site}/{device}/cmd/model                 dashboard -> device: model rollout (retained)
+    cw/v1/{site}/{device}/cmd/receipt               dashboard -> device: these messages are committed
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ class TopicKind(StrEnum):
     EVENT = "event"
     STATE = "state"
     MODEL_CMD = "cmd/model"
+    RECEIPT = "cmd/receipt"
 
 
-DEVICE_KINDS = {TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.MODEL_CMD}
+DEVICE_KINDS = {TopicKind.STATUS, TopicKind.HEARTBEAT, TopicKind.MODEL_CMD, TopicKind.RECEIPT}
+COMMAND_KINDS = {TopicKind.MODEL_CMD, TopicKind.RECEIPT}  # dashboard -> device
 
 
 def check_segment(value: str, what: str) -> str:
@@ -83,8 +86,8 @@ class Topic:
         if len(parts) < 5 or "/".join(parts[:2]) != PREFIX:
             raise TopicError(f"not a CounterWatch v1 topic: {topic!r}")
         site, device, rest = parts[2], parts[3], parts[4:]
-        if rest == ["cmd", "model"]:
-            return cls(TopicKind.MODEL_CMD, site, device)
+        if len(rest) == 2 and rest[0] == "cmd" and "/".join(rest) in COMMAND_KINDS:
+            return cls(TopicKind("/".join(rest)), site, device)
         if len(rest) == 1 and rest[0] in (TopicKind.STATUS, TopicKind.HEARTBEAT):
             return cls(TopicKind(rest[0]), site, device)
         if len(rest) == 2 and rest[1] == TopicKind.HEALTH:
@@ -101,6 +104,15 @@ def device_subtree(site: str, device: str) -> str:
 
 def model_command_topic(site: str, device: str) -> str:
     return str(Topic(TopicKind.MODEL_CMD, site, device))
+
+
+def receipt_topic(site: str, device: str) -> str:
+    return str(Topic(TopicKind.RECEIPT, site, device))
+
+
+def command_filter(site: str = "+", device: str = "+") -> str:
+    """Every dashboard -> device command topic (ACL and bridge patterns)."""
+    return f"{PREFIX}/{site}/{device}/cmd/+"
 
 
 ALL_TOPICS = f"{PREFIX}/#"

@@ -114,14 +114,15 @@ class SimDevice:
         site: str = SITE,
         keepalive: int = 5,
         clock_offset: timedelta = timedelta(0),
+        lost_when_overtaken_s: float = 60.0,
     ) -> None:
-        from edge.outbox import Outbox
+        from edge.outbox import Outbox, ReceiptPolicy
         from edge.publish import Publisher
         from edge.settings import MqttSettings
 
         self.site, self.device, self.cameras = site, device, cameras
         self.clock_offset = clock_offset
-        self.outbox = Outbox(outbox_path)
+        self.outbox = Outbox(outbox_path, receipts=ReceiptPolicy(overtaken_s=lost_when_overtaken_s))
         settings = MqttSettings(host=host, port=port, username=device, password=password, keepalive=keepalive,
                                 client_id=f"cw-{site}-{device}")
         self.publisher = Publisher(settings, site=site, device=device, outbox=self.outbox)
@@ -182,7 +183,9 @@ class SimDevice:
     def heartbeat(self) -> bool:
         beat = HeartbeatMessage(site=self.site, device=self.device, at=self.now(),
                                 uptime_s=time.monotonic() - self._started, outbox_depth=self.outbox.depth(),
-                                outbox_full=self.outbox.full)
+                                outbox_full=self.outbox.full, outbox_awaiting_receipt=self.outbox.awaiting_receipt(),
+                                receipt_resends=self.outbox.counter("receipt_resends"),
+                                mqtt_reconnects=max(0, self.publisher.connects - 1))
         return self.publisher.publish_now(str(Topic(TopicKind.HEARTBEAT, self.site, self.device)), encode(beat))
 
 
@@ -337,6 +340,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cut-seconds", type=float, default=20.0, help="network cut length (600 = 10 minutes)")
     parser.add_argument("--ingest-down-seconds", type=float, default=5.0)
     parser.add_argument("--broker-down-seconds", type=float, default=2.0)
+    parser.add_argument("--lost-when-overtaken", type=float, default=60.0,
+                        help="edge: a message without a receipt is presumed lost when one PUBACKed this many "
+                        "seconds later got its receipt (the edge default)")
     parser.add_argument("--drain-timeout", type=float, default=300.0)
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temporary directory)")
 
@@ -395,7 +401,8 @@ def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str
     ingest = IngestProcess(db_url, broker.host, broker.port, broker.passwords["dashboard"],
                            state_dir=workdir / "ingest").start()
     devices = [SimDevice(d, cams, workdir / "outbox" / f"{d}.sqlite", host=proxy.host, port=proxy.port,
-                         password=broker.passwords[d]).start() for d, cams in layout.items()]
+                         password=broker.passwords[d], lost_when_overtaken_s=args.lost_when_overtaken).start()
+               for d, cams in layout.items()]
     sent: dict[str, Emitted] = {}
     probe = LagProbe(db, sent.get)
     probe.start()
@@ -467,6 +474,8 @@ def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str
         probe.poll()
     depths = {d.device: d.outbox.depth() for d in devices}
     reconnects = sum(max(0, d.publisher.connects - 1) for d in devices)
+    resends = sum(d.publisher.resent for d in devices)
+    presumed_lost = sum(d.outbox.counter("presumed_lost") for d in devices)
     for device in devices:
         device.stop()
     ingest.stop()
@@ -506,5 +515,7 @@ def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str
                      "blackholed_connections": proxy.stats.blackholed_connections},
         "broker_restarts": broker.restarts,
         "publisher_reconnects": reconnects,
+        "receipt_resends": resends,
+        "presumed_lost_by_broker": presumed_lost,
         "ingest_kills": ingest.kills,
     }

@@ -25,6 +25,11 @@ class MqttSettings(BaseModel):
     # broker hands each message to one member, so several workers never insert the same message twice.
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                                      description="MQTT shared-subscription group of the ingest workers")
+    # MQTT v5 (Mosquitto, EMQX): shared subscriptions are part of the standard there, and the session lives
+    # ``session_expiry_s`` after a disconnect. 3.1.1 for brokers without v5 (the embedded amqtt broker).
+    protocol: Literal["mqttv5", "mqttv311"] = "mqttv311"
+    session_expiry_s: int = Field(14 * 24 * 3600, ge=60, le=0xFFFFFFFF,
+                                  description="MQTT v5: how long the broker keeps our session (and queue)")
 
     def subscription(self, topic_filter: str) -> str:
         """The filter as this consumer subscribes to it: plain, or inside the shared group."""
@@ -36,6 +41,9 @@ class IngestSettings(BaseModel):
     # messages are acknowledged to the broker only after their batch is committed.
     max_batch: int = Field(500, ge=1)
     max_delay_ms: int = Field(50, ge=1)
+    # After each commit, tell every device which of its messages are now stored (broker/receipts.py): its
+    # outbox keeps a message until then, so a broker that dies with undelivered messages loses nothing.
+    receipts: bool = True
 
 
 class LeavePolicy(BaseModel):

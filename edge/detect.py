@@ -122,6 +122,7 @@ class Detector:
         iou: float = 0.5,
         threads: int = 1,
         imgsz: int | None = None,
+        class_confidence: dict[str, float] | None = None,
     ) -> None:
         if not path.exists():
             raise ModelError(f"model file {path} does not exist")
@@ -155,6 +156,9 @@ class Detector:
         self._col_labels = [label for _, label in mapped]
         self._col_source = [self.names[i] for i, _ in mapped]
         self._label_index = np.array([TAXONOMY.index(label) for label in self._col_labels], dtype=np.int64)
+        # Per-class floors where a class needs its own (pause_sign candidates for the sign verifier).
+        self._col_confidence = np.array([(class_confidence or {}).get(label, confidence)
+                                         for label in self._col_labels], dtype=np.float32)
         self._buffer: FloatArray = np.zeros((0, 3, *self.imgsz), dtype=np.float32)
 
     # -- preprocessing ------------------------------------------------------------------------------------
@@ -206,7 +210,7 @@ class Detector:
         scores_all = pred[4 + self._cols]  # (mapped classes, anchors)
         best = scores_all.argmax(axis=0)
         scores = scores_all[best, np.arange(scores_all.shape[1])]
-        keep = scores >= self.confidence
+        keep = scores >= self._col_confidence[best]
         if not keep.any():
             return []
         cx, cy, bw, bh = pred[0, keep], pred[1, keep], pred[2, keep], pred[3, keep]

@@ -44,7 +44,7 @@ def load_detector(settings: EdgeSettings) -> Detector:
     d = settings.detector
     path, sha, version = (d.model, d.sha256, None) if d.model else default_model()
     return Detector(path, sha256=sha, version=version, confidence=d.confidence, iou=d.iou, threads=d.threads,
-                    imgsz=d.imgsz)
+                    imgsz=d.imgsz, class_confidence=d.class_confidence)
 
 
 def topic_for(message: BaseModel) -> tuple[str, str, bool]:
@@ -75,7 +75,8 @@ class EdgeNode:
         self.settings = settings
         self.detector = DetectorHolder(detector or load_detector(settings))
         self.outbox = Outbox(settings.outbox.path, max_messages=settings.outbox.max_messages,
-                             max_clip_bytes=settings.outbox.max_clip_bytes)
+                             max_clip_bytes=settings.outbox.max_clip_bytes,
+                             receipts=settings.outbox.receipt_policy())
         self.publisher = Publisher(settings.mqtt, site=settings.site, device=settings.device, outbox=self.outbox,
                                    model_version=lambda: self.detector.current.version,
                                    on_rollout=self.apply_rollout, inflight=settings.outbox.max_inflight)
@@ -205,6 +206,9 @@ class EdgeNode:
         return HeartbeatMessage(
             site=self.settings.site, device=self.settings.device, at=datetime.now(UTC), uptime_s=elapsed,
             outbox_depth=self.outbox.depth(), outbox_clip_bytes=clip_bytes, outbox_full=full,
+            outbox_awaiting_receipt=self.outbox.awaiting_receipt(),
+            receipt_resends=self.outbox.counter("receipt_resends"),
+            mqtt_reconnects=max(0, self.publisher.connects - 1),
             dropped_clips=self.outbox.counter("dropped_clips"),
             clips_recovered=self.outbox.counter("clips_recovered"),
             clips_truncated=self.outbox.counter("clips_truncated"),
@@ -219,8 +223,10 @@ class EdgeNode:
         return all(r.done.is_set() for r in self.cameras)
 
     def drained(self) -> bool:
+        """Every message is with the broker and every clip with the dashboard. Messages still waiting for
+        their delivery receipt stay in the outbox file and are sent again after the next start if none came."""
         n_clips, _ = self.outbox.clip_stats()
-        return self.outbox.depth() == 0 and (n_clips == 0 or not self.settings.dashboard.url)
+        return self.outbox.unsent() == 0 and (n_clips == 0 or not self.settings.dashboard.url)
 
     def stop(self, *, graceful: bool = True) -> None:
         self.stop_event.set()
@@ -272,7 +278,8 @@ class EdgeNode:
         d = self.settings.detector
         try:
             detector = Detector(target, sha256=command.sha256, version=command.version, confidence=d.confidence,
-                                iou=d.iou, threads=d.threads, imgsz=d.imgsz)
+                                iou=d.iou, threads=d.threads, imgsz=d.imgsz,
+                                class_confidence=d.class_confidence)
         except Exception as exc:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) share no base but Exception
             target.unlink(missing_ok=True)  # the bytes asked for, but no usable model: nothing to keep
             return report("refused", f"{type(exc).__name__}: {exc}")
@@ -326,7 +333,7 @@ class EdgeNode:
                 time.sleep(0.2)
             if not self.drained():
                 log.warning("stopping with %d message(s) still in the outbox (sent on next start)",
-                            self.outbox.depth())
+                            self.outbox.unsent())
         except KeyboardInterrupt:
             log.info("interrupted")
         finally:

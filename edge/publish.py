@@ -1,8 +1,9 @@
 """Delivery: MQTT publisher draining the outbox, and the HTTP evidence uploader.
 
 MQTT: paho-mqtt 2.x, QoS 1, persistent session (clean_session False, stable client id) so the broker
-keeps the model-rollout subscription while we are away; Last Will = retained ``offline`` status, an
-``online`` status on every connect. Rows leave the outbox only on PUBACK.
+keeps the command subscriptions while we are away; Last Will = retained ``offline`` status, an ``online``
+status on every connect. A PUBACK parks an outbox row; the dashboard's delivery receipt (``cmd/receipt``,
+``broker/receipts.py``) settles it, and a row without one is sent again when due (``Outbox.pending``).
 
 The dashboard keeps the status with the newest ``at``. The Will is armed before each connection attempt and
 the ``online`` of that connection carries the same ``at``; the dashboard lets ``offline`` win that tie. (A
@@ -26,8 +27,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from broker.codec import encode
 from broker.evidence import DEVICE_HEADER, FINAL_STATUSES, SHA256_HEADER, evidence_path
-from broker.payloads import ModelRollout, NodeStatus, StatusMessage
-from broker.topics import Topic, TopicKind, model_command_topic
+from broker.payloads import ModelRollout, NodeStatus, ReceiptMessage, StatusMessage
+from broker.topics import Topic, TopicKind, command_filter
 from counterwatch import __version__
 from edge.outbox import Outbox, OutClip
 from edge.settings import DashboardSettings, MqttSettings
@@ -76,6 +77,8 @@ class Publisher:
         self._session_at = datetime.now(UTC)  # the ``at`` of this connection's Will and its ``online``
         self.connects = 0  # successful connections (health: reconnects = connects - 1)
         self.disconnects = 0  # connections lost (or closed) after being established
+        self.receipted = 0  # outbox rows the dashboard's receipts settled (this process)
+        self.resent = 0  # rows sent again for want of a receipt (this process)
         self._arm_will()
         self._window = inflight  # outbox rows in flight at once; paho's own window is set larger
         self.client.max_inflight_messages_set(inflight + 8)
@@ -129,7 +132,7 @@ class Publisher:
         self.connects += 1
         log.info("MQTT connected to %s:%d", self.settings.host, self.settings.port)
         client.publish(self.status_topic, self._status(NodeStatus.ONLINE, self._session_at), qos=1, retain=True)
-        client.subscribe(model_command_topic(self.site, self.device), qos=1)
+        client.subscribe(command_filter(self.site, self.device), qos=1)  # model rollouts, receipts
         self.connected.set()
         self.outbox.changed.set()
 
@@ -150,6 +153,10 @@ class Publisher:
             _, message = decode(msg.topic, bytes(msg.payload))
         except Rejected as exc:
             log.warning("ignored command on %s: %s", msg.topic, exc)
+            return
+        if isinstance(message, ReceiptMessage):
+            if (message.site, message.device) == (self.site, self.device):
+                self.receipted += self.outbox.receipted(message.digests)
             return
         if isinstance(message, ModelRollout) and self.on_rollout is not None:
             if (message.site, message.device) != (self.site, self.device):
@@ -174,7 +181,7 @@ class Publisher:
     def _run(self) -> None:
         session = 0
         while not self._stop.is_set():
-            self.outbox.changed.wait(1.0)
+            self.outbox.changed.wait(1.0)  # the 1 s tick also picks up rows due again for want of a receipt
             self.outbox.changed.clear()
             self._settle_acks()
             if not self.connected.is_set():
@@ -198,6 +205,9 @@ class Publisher:
                     break
                 # Registered before this thread looks at the ack queue again, so no PUBACK is missed.
                 self._inflight[info.mid] = (row.id, now)
+                if row.sends:
+                    self.resent += 1
+                    self.outbox.bump("receipt_resends")
 
     def _settle_acks(self) -> None:
         while True:

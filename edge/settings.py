@@ -18,6 +18,8 @@ from pydantic_settings import SettingsConfigDict
 
 from broker.payloads import SegmentId
 from counterwatch.config import ServiceSettings
+from edge.detect import TAXONOMY
+from edge.outbox import ReceiptPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -180,6 +182,17 @@ class OutboxSettings(_Strict):
     max_messages: int = Field(200_000, ge=10)
     max_clip_bytes: int = Field(2 * 1024**3, ge=1024 * 1024)
     max_inflight: int = Field(32, ge=1, le=1000)
+    # Delivery receipts (edge/outbox.py): a message stays until the dashboard says it is stored.
+    receipts: bool = Field(True, description="keep each message until the dashboard's delivery receipt")
+    lost_when_overtaken_s: float = Field(
+        60.0, ge=1, description="presume a message lost when one PUBACKed this much later got its receipt")
+    resend_unreceipted_after_s: float = Field(
+        6 * 3600.0, ge=60, description="safety net: send again this long after the PUBACK (doubles per send)")
+    resend_unreceipted_max_s: float = Field(48 * 3600.0, ge=60)
+
+    def receipt_policy(self) -> ReceiptPolicy:
+        return ReceiptPolicy(self.receipts, self.lost_when_overtaken_s, self.resend_unreceipted_after_s,
+                             max(self.resend_unreceipted_after_s, self.resend_unreceipted_max_s))
 
 
 class RuleThresholds(_Strict):
@@ -210,9 +223,20 @@ class RuleThresholds(_Strict):
 
 
 class DetectorSettings(_Strict):
+    @field_validator("class_confidence")
+    @classmethod
+    def _known_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(TAXONOMY))
+        if unknown:
+            raise ValueError(f"unknown class(es) {unknown}; the taxonomy is {list(TAXONOMY)}")
+        return value
+
     model: Path | None = Field(default=None, description="ONNX file; default: models/manifest.json")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     confidence: float = Field(0.3, gt=0, lt=1)
+    class_confidence: dict[str, Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=dict, description="per-class floors instead of `confidence`, e.g. {pause_sign: 0.01} "
+        "so that the sign verifier sees the candidates it was calibrated on (its manifest min_det)")
     iou: float = Field(0.5, gt=0, lt=1)
     imgsz: int | None = Field(default=None, ge=32, le=1920, description="input size; default: the model's")
     crop_padding: float = Field(0.15, ge=0, le=1, description="zone union bbox padding (fraction)")

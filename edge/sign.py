@@ -158,6 +158,8 @@ class VerifierSpec(BaseModel):
     weight: float
     threshold: float
     detector_sha256: str
+    suppress_iou: float | None = None
+    suppress_containment: float | None = None
 
 
 def shipped_verifier(manifest: Path = MANIFEST) -> tuple[Path, VerifierSpec] | None:
@@ -168,7 +170,9 @@ def shipped_verifier(manifest: Path = MANIFEST) -> tuple[Path, VerifierSpec] | N
     if not entry:
         return None
     try:
-        spec = VerifierSpec(size=entry["input"]["size"], margin=entry["input"]["margin"], **{
+        spec = VerifierSpec(size=entry["input"]["size"], margin=entry["input"]["margin"],
+                            suppress_iou=entry.get("suppress_iou"),
+                            suppress_containment=entry.get("suppress_containment"), **{
             k: entry[k] for k in ("file", "sha256", "min_det", "weight", "threshold", "detector_sha256")})
     except (KeyError, TypeError, ValidationError) as e:
         raise ModelError(f"invalid sign_verifier entry in {manifest}: {e}") from e
@@ -193,6 +197,26 @@ def verifier_crop(image: npt.NDArray[np.uint8], box: Sequence[float], size: int,
     shrink = region.shape[0] > size or region.shape[1] > size
     out = cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     return np.asarray(out, dtype=np.uint8)
+
+
+def suppress_overlaps(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou: float,
+                      containment: float) -> list[int]:
+    """Same rule as models.signverify.suppress (a test holds them equal): greedy by score, a candidate goes
+    when a better one overlaps it by IoU > ``iou`` or covers more than ``containment`` of the smaller."""
+    order = np.argsort(-scores, kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep: list[int] = []
+    for i in order:
+        if keep:
+            k = np.asarray(keep)
+            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
+            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
+            inter = iw * ih
+            if (inter / np.maximum(area[k] + area[i] - inter, 1e-9) > iou).any() or \
+                    (inter / np.maximum(np.minimum(area[k], area[i]), 1e-9) > containment).any():
+                continue
+        keep.append(int(i))
+    return keep
 
 
 class SignVerifier:
@@ -263,4 +287,10 @@ class SignDetectorCue:
         signs = [d for d in detections if d.label == "pause_sign" and d.score >= v.spec.min_det]
         probs = v.probs(image, [d.box for d in signs])
         rescored = {id(d): replace(d, score=v.combine(d.score, float(p))) for d, p in zip(signs, probs, strict=True)}
+        if signs and v.spec.suppress_iou is not None and v.spec.suppress_containment is not None:
+            boxes = np.asarray([d.box for d in signs], np.float32)
+            scores = np.asarray([rescored[id(d)].score for d in signs], np.float32)
+            kept = {id(signs[i]) for i in suppress_overlaps(boxes, scores, v.spec.suppress_iou,
+                                                             v.spec.suppress_containment)}
+            rescored = {k: d for k, d in rescored.items() if k in kept}
         return [rescored.get(id(d), d) for d in detections if d.label != "pause_sign" or id(d) in rescored]

@@ -127,6 +127,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--verifier-margin", type=float, default=0.15)
     p.add_argument("--verifier-min-det", type=float, default=0.05)
     p.add_argument("--verifier-weight", type=float, default=0.5)
+    p.add_argument("--verifier-suppress-iou", type=float, default=None,
+                   help="drop a re-scored sign a better one overlaps by more than this IoU ...")
+    p.add_argument("--verifier-suppress-containment", type=float, default=0.8,
+                   help="... or covers more than this share of (with --verifier-suppress-iou)")
     p.set_defaults(handler=_evaluate)
 
     p = msub.add_parser("verifier-crops", help="sign-verifier training crops from a built dataset split")
@@ -146,6 +150,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--shared", type=Path, default=SHARED)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--signs", type=int, default=80, help="sign composites (a quarter are look-alike negatives)")
+    p.add_argument("--phones", type=int, default=60)
+    p.add_argument("--feet", type=int, default=60)
+    p.add_argument("--sign-fonts", nargs="+", default=["wqy"], choices=["wqy", "lxgw"],
+                   help="font families of the signs: wqy (the held-out font) or lxgw (never used anywhere "
+                   "else: a fresh check)")
     p.set_defaults(handler=_sample)
 
     p = msub.add_parser("dataset-from-reviews", help="pull reviewed events from the dashboard as YOLO data")

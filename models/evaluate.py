@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from models.data.labels import read_yolo
 from models.infer import Detections, OnnxDetector
 from models.metrics import ClassAccumulator, ClassMetrics
-from models.signverify import CropSpec, SignVerifier, combine
+from models.signverify import CropSpec, SignVerifier, Suppression, combine, suppress
 from models.taxonomy import CLASS_ID, CLASSES, COCO_TO_OURS
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -50,6 +50,7 @@ class VerifierConfig(BaseModel):
     crop: CropSpec
     min_det: float = 0.05  # pause_sign candidates below this never reach the verifier (and are dropped)
     weight: float = 0.5  # final = det ** (1 - weight) * p ** weight
+    suppression: Suppression | None = None  # overlap suppression after re-scoring
 
 
 def resolve_split(data: Path, split: str | None) -> tuple[Path, Path]:
@@ -139,6 +140,9 @@ def verify_signs(sv: SignVerifier, cfg: VerifierConfig, image: np.ndarray, det: 
         probs = sv.probs(image, det.boxes[todo])
         ms = [(time.perf_counter() - t0) * 1000 / len(todo)] * len(todo)
         scores[todo] = combine(det.scores[todo], probs, cfg.weight)
+        if cfg.suppression is not None:
+            kept = suppress(det.boxes[todo], scores[todo], cfg.suppression)
+            keep[np.setdiff1d(todo, todo[kept])] = False
     return Detections(det.boxes[keep], scores[keep], det.classes[keep]), ms
 
 
@@ -166,10 +170,14 @@ def verifier_from_args(args: argparse.Namespace) -> VerifierConfig | None:
         path = verify_sign_verifier(folder)
         if entry is None or path is None:
             raise SystemExit(f"--sign-verifier manifest: {folder}/manifest.json ships no sign verifier")
+        rule = (Suppression(entry.suppress_iou, entry.suppress_containment)
+                if entry.suppress_iou is not None and entry.suppress_containment is not None else None)
         return VerifierConfig(path=path, crop=CropSpec(entry.input.size, entry.input.margin),
-                              min_det=entry.min_det, weight=entry.weight)
+                              min_det=entry.min_det, weight=entry.weight, suppression=rule)
+    rule = (Suppression(args.verifier_suppress_iou, args.verifier_suppress_containment)
+            if args.verifier_suppress_iou is not None else None)
     return VerifierConfig(path=Path(choice), crop=CropSpec(args.verifier_size, args.verifier_margin),
-                          min_det=args.verifier_min_det, weight=args.verifier_weight)
+                          min_det=args.verifier_min_det, weight=args.verifier_weight, suppression=rule)
 
 
 def main(args: argparse.Namespace) -> int:

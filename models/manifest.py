@@ -82,6 +82,9 @@ class SignVerifier(BaseModel):
     min_det: float  # candidates below this detector score are dropped, never verified
     weight: float
     threshold: float  # operating point on the final score (chosen on val for precision >= 0.95)
+    # Overlap suppression among the re-scored candidates (models.signverify.suppress); None: none.
+    suppress_iou: float | None = None
+    suppress_containment: float | None = None
     detector_sha256: str  # the detector whose candidates it was trained on and calibrated for
     training: Training
     data_counts: dict[str, Any]

@@ -46,7 +46,8 @@ def _cctv_frames(clip: Path, every: int = 10, width: int = 800) -> list[Backgrou
 
 
 def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs_n: int = 80,
-                 feet: int = 60) -> dict[str, dict[str, int]]:
+                 feet: int = 60, sign_fonts: tuple[str, ...] = signs.HELDOUT_FONT_FAMILIES
+                 ) -> dict[str, dict[str, int]]:
     """Write ``out/images/sample`` + ``out/labels/sample`` and return counts per source and class."""
     rng = np.random.default_rng(seed)
     for kind in ("images", "labels"):
@@ -62,7 +63,7 @@ def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs
                  for b in read_yolo(sus / "labels/val" / f"{img_path.stem}.txt", w, h) if b.cls in SUSPISENSE_TO_OURS]
         writer.write(SAMPLE_SPLIT, "suspisense-phone", f"sus_{source_stem(img_path.stem)}", img, boxes)
     frames = _cctv_frames(shared / "datasets/office-cctv-clip/office_cctv_cam5.mov")
-    faces = signs.available_faces(signs.HELDOUT_FONT_FAMILIES)
+    faces = signs.available_faces(sign_fonts)
     for i in range(signs_n):
         bg = frames[int(rng.integers(len(frames)))]
         img, boxes = sign_composite(bg, rng, faces, negative=i % 4 == 3, tint_p=0.0)
@@ -78,5 +79,7 @@ def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs
 
 
 def main(args: argparse.Namespace) -> int:
-    print(json.dumps(build_sample(args.shared, args.out, args.seed), indent=2))
+    counts = build_sample(args.shared, args.out, args.seed, signs_n=args.signs, phones=args.phones,
+                          feet=args.feet, sign_fonts=tuple(args.sign_fonts))
+    print(json.dumps(counts, indent=2))
     return 0

@@ -6,7 +6,8 @@ The detector finds sign-shaped placards well (held-out recall 0.92 at conf 0.25)
 detector saw it at 320 px) and resized to a small square, and answers "sign / not sign".
 
 Final score = ``det_score ** (1 - weight) * p_verify ** weight`` (a weighted geometric mean, see
-:func:`combine`); candidates under ``min_det`` are dropped. The crop recipe here is duplicated in
+:func:`combine`); candidates under ``min_det`` are dropped, and then those a better candidate overlaps
+(:func:`suppress`). The crop recipe here is duplicated in
 edge/sign.py (the edge never imports models/); tests/models/test_signverify.py checks they agree.
 """
 
@@ -60,6 +61,35 @@ def combine(det_scores: FloatArray, probs: FloatArray, weight: float) -> FloatAr
     d = np.clip(det_scores.astype(np.float64), 1e-6, 1.0)
     p = np.clip(probs.astype(np.float64), 1e-6, 1.0)
     return np.asarray(d ** (1.0 - weight) * p**weight, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """After re-scoring, a sign candidate is dropped when a better one overlaps it by IoU > ``iou`` or
+    covers more than ``containment`` of the smaller box: the detector's NMS (IoU 0.7) keeps partial boxes of
+    one sign, and once the verifier vouches for them each would count as a false alarm."""
+
+    iou: float = 0.5
+    containment: float = 0.8
+
+
+def suppress(boxes: FloatArray, scores: FloatArray, rule: Suppression) -> npt.NDArray[np.int64]:
+    """Indices kept, best score first (greedy). The edge's copy (edge/sign.py) is held equal by a test."""
+    order = np.argsort(-scores, kind="stable")
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep: list[int] = []
+    for i in order:
+        if keep:
+            k = np.asarray(keep)
+            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
+            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
+            inter = iw * ih
+            iou = inter / np.maximum(area[k] + area[i] - inter, 1e-9)
+            cover = inter / np.maximum(np.minimum(area[k], area[i]), 1e-9)
+            if (iou > rule.iou).any() or (cover > rule.containment).any():
+                continue
+        keep.append(int(i))
+    return np.asarray(keep, dtype=np.int64)
 
 
 class SignVerifier:

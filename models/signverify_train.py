@@ -2,6 +2,7 @@
 
     python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --epochs 14
     python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --resume
+    python -m models.signverify_train --ensemble var/runs/sv-a var/runs/sv-b --name sv-64-ens --size 64
 
 Input: ``crops-train-<size>.npz`` / ``crops-val-<size>.npz`` from ``counterwatch models verifier-crops``.
 Writes ``var/runs/<name>/``: train.log, results.csv, run_settings.json, last.pt (every epoch, with the
@@ -60,6 +61,17 @@ class WithSigmoid(nn.Module):
         return torch.sigmoid(self.net(x))
 
 
+class MeanOfSigmoids(nn.Module):
+    """An ensemble in one graph: the mean P(sign) of several trained verifiers (same input)."""
+
+    def __init__(self, nets: list[nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.sigmoid(net(x)) for net in self.nets]).mean(dim=0)
+
+
 def to_tensor(x_bgr: np.ndarray) -> torch.Tensor:
     """uint8 N×S×S×3 BGR -> float N×3×S×S RGB [0, 1], the runtime's to_blob."""
     return torch.from_numpy(np.ascontiguousarray(x_bgr[..., ::-1])).permute(0, 3, 1, 2).float() / 255.0
@@ -107,19 +119,48 @@ def predict(net: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
-def export_onnx(net: nn.Module, size: int, path: Path) -> None:
+def export_onnx(net: nn.Module, size: int, path: Path, *, sigmoid: bool = True) -> None:
+    """``sigmoid=False``: ``net`` already outputs probabilities (an ensemble)."""
     net.eval()
+    graph = WithSigmoid(net) if sigmoid else net
     dummy = torch.zeros(1, 3, size, size)
     kwargs: dict[str, Any] = {"input_names": ["crops"], "output_names": ["p_sign"], "opset_version": 17,
                               "dynamic_axes": {"crops": {0: "batch"}, "p_sign": {0: "batch"}}}
     try:
-        torch.onnx.export(WithSigmoid(net), (dummy,), str(path), dynamo=False, **kwargs)
+        torch.onnx.export(graph, (dummy,), str(path), dynamo=False, **kwargs)
     except TypeError:  # older torch: no dynamo switch
-        torch.onnx.export(WithSigmoid(net), (dummy,), str(path), **kwargs)
+        torch.onnx.export(graph, (dummy,), str(path), **kwargs)
+
+
+def export_ensemble(members: list[Path], size: int, run: Path, name: str) -> Path:
+    """One ONNX averaging the members' P(sign) (each member's best.pt). ``run`` gets run_settings.json
+    naming the members and their settings, and the members' results.csv rows, for the manifest."""
+    nets: list[nn.Module] = []
+    settings: dict[str, Any] = {"ensemble_of": [], "size": size}
+    rows: list[str] = []
+    for member in members:
+        member_settings = json.loads((member / "run_settings.json").read_text())
+        best = torch.load(member / "best.pt", weights_only=False)
+        net = VerifierNet(int(member_settings.get("width", 16)))
+        net.load_state_dict(best["net"])
+        nets.append(net)
+        settings["ensemble_of"].append({"run": member.name, "best_epoch": int(best["epoch"]) + 1,
+                                        "val_ap": float(best["val_ap"]), **member_settings})
+        rows += (member / "results.csv").read_text().splitlines()
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run_settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    (run / "results.csv").write_text("\n".join(rows) + "\n")  # every member's epochs
+    path = run / f"{name}.onnx"
+    export_onnx(MeanOfSigmoids(nets), size, path, sigmoid=False)
+    return path
 
 
 def main(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
+    if args.ensemble:
+        path = export_ensemble(args.ensemble, args.size, args.runs / args.name, args.name)
+        print(json.dumps({"exported": str(path), "members": [str(m) for m in args.ensemble]}))
+        return 0
     run = args.runs / args.name
     run.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
@@ -203,6 +244,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN",
+                   help="no training: export one ONNX averaging these runs' best.pt verifiers")
     return p
 
 

@@ -19,6 +19,7 @@ declare -A TRAIN_PACKAGES=(
   [fonts-arphic-uming]=/usr/share/fonts/truetype/arphic/uming.ttc
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [fonts-wqy-zenhei]=/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+  [fonts-lxgw-wenkai]=/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf
 )
 
 log() { printf '\033[1;34m[counterwatch]\033[0m %s\n' "$*" >&2; }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,10 @@ def test_up_runs_the_whole_system(tmp_path: Path) -> None:
     assert devices == 1
     assert states >= 1, logs  # the edge's retained window state was ingested
     assert rejects == 0, logs
+    # Delivery receipts come back through the default broker: nothing the broker acknowledged more than
+    # 10 s before the system stopped still waits for one (a receipt-less path would leave every row).
+    with sqlite3.connect(data / "edge-outbox.sqlite") as outbox:
+        waiting, stale = outbox.execute(
+            "SELECT COUNT(*), COALESCE(SUM(acked_at < ?), 0) FROM messages WHERE acked_at IS NOT NULL",
+            (time.time() - 10,)).fetchone()
+    assert stale == 0, (waiting, stale, logs)

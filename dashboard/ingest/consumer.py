@@ -25,7 +25,10 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
+from broker.receipts import receipts_for
 from broker.topics import INGEST_SUBSCRIPTIONS
 from dashboard.db.engine import Database
 from dashboard.db.models import utcnow
@@ -47,6 +50,7 @@ class IngestStats:
     received: int = 0
     committed: int = 0
     batches: int = 0
+    receipts_sent: int = 0
     connected: bool = False
     last_commit_monotonic: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -86,10 +90,11 @@ class IngestConsumer:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.mqtt_settings
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=cfg.client_id, clean_session=False,
-            protocol=mqtt.MQTTv311,
-        )
+        if cfg.protocol == "mqttv5":  # persistence comes from clean_start=False + the session expiry (connect)
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id, protocol=mqtt.MQTTv5)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id, clean_session=False,
+                                 protocol=mqtt.MQTTv311)
         client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
         if cfg.tls:
             client.tls_set(ca_certs=str(cfg.tls_cafile) if cfg.tls_cafile else None,
@@ -106,8 +111,14 @@ class IngestConsumer:
     def start(self, wait_connected: float | None = 10.0) -> IngestConsumer:
         self._writer = threading.Thread(target=self._write_loop, name="cw-ingest-writer", daemon=True)
         self._writer.start()
-        self.client.connect_async(self.mqtt_settings.host, self.mqtt_settings.port,
-                                  keepalive=self.mqtt_settings.keepalive_s)
+        cfg = self.mqtt_settings
+        if cfg.protocol == "mqttv5":
+            session = Properties(PacketTypes.CONNECT)
+            session.SessionExpiryInterval = cfg.session_expiry_s
+            self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s, clean_start=False,
+                                      properties=session)
+        else:
+            self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
         self.client.loop_start()
         if wait_connected and not self._connected.wait(wait_connected):
             log.warning("ingest not connected to %s:%d yet; retrying in the background",
@@ -138,7 +149,8 @@ class IngestConsumer:
         self.stats.connected = True
         client.subscribe([(self.mqtt_settings.subscription(topic), 1) for topic in INGEST_SUBSCRIPTIONS])
         self._connected.set()
-        log.info("ingest connected (session present: %s)", getattr(flags, "session_present", "?"))
+        log.info("ingest connected (%s, session present: %s)", self.mqtt_settings.protocol,
+                 getattr(flags, "session_present", "?"))
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.stats.connected = False
@@ -182,12 +194,21 @@ class IngestConsumer:
                 # A packet id from an earlier connection means nothing now; the broker redelivers those.
                 if q.qos > 0 and q.generation == self._generation:
                     self.client.ack(q.raw.mid, q.qos)
+            if self.ingest_settings.receipts:
+                self._send_receipts(raws)
             self.stats.committed += len(batch)
             self.stats.batches += 1
             self.stats.last_commit_monotonic = time.monotonic()
             self.stats.counts = dict(self.ingestor.totals)
             if self.on_batch is not None:
                 self.on_batch(raws, result)
+
+    def _send_receipts(self, raws: list[RawMessage]) -> None:
+        """Committed (stored, duplicate or dead-lettered: all durable here): tell the senders. paho queues
+        them while disconnected; a receipt that is lost anyway only makes the edge send the message again."""
+        for topic, payload in receipts_for((raw.topic, raw.payload) for raw in raws):
+            self.client.publish(topic, payload, qos=1)
+            self.stats.receipts_sent += 1
 
     def _commit(self, raws: list[RawMessage]) -> BatchResult | None:
         """Apply the batch, retrying while the database is unavailable (nothing is acknowledged meanwhile)."""

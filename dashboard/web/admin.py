@@ -70,6 +70,15 @@ class Section:
     yaml_editor: str | None = None  # the service schedule's YAML, edited as text (hours section)
 
 
+def _delivery(heartbeat: dict[str, Any] | None) -> str:
+    """The device's delivery figures from its last heartbeat: unsettled outbox rows, rows waiting for the
+    dashboard's receipt, broker reconnects, messages sent again for want of a receipt."""
+    if not heartbeat:
+        return "—"
+    keys = ("outbox_depth", "outbox_awaiting_receipt", "mqtt_reconnects", "receipt_resends")
+    return " / ".join(str(heartbeat.get(k, 0)) for k in keys)
+
+
 def _fmt(value: datetime | None, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
 
@@ -98,10 +107,10 @@ def section_context(db: Session, request: Request, user: User, section: str, ctx
                      FormField("timezone", "admin.col.timezone", value=app.settings.site.timezone)])
     elif section == "devices":
         s = Section(["admin.col.id", "admin.col.site", "admin.col.status", "admin.col.last_seen",
-                     "admin.col.software", "admin.col.model"],
+                     "admin.col.delivery", "admin.col.software", "admin.col.model"],
                     [_row(Cell(d.id), Cell(d.site_id), _key(f"device_status.{d.status.value}"),
-                          Cell(_fmt(d.last_seen_at, zone)), Cell(d.software_version or "—"),
-                          Cell(d.model_version or "—"))
+                          Cell(_fmt(d.last_seen_at, zone)), Cell(_delivery(d.heartbeat)),
+                          Cell(d.software_version or "—"), Cell(d.model_version or "—"))
                      for d in db.scalars(select(Device).order_by(Device.id))], note_key="admin.devices_note")
     elif section == "windows":
         cameras = list(db.scalars(select(Camera).order_by(Camera.device_id, Camera.code)))

@@ -53,9 +53,14 @@ FONT_FAMILIES: dict[str, tuple[FontFace, ...]] = {
                FontFace("arphic", "/usr/share/fonts/truetype/arphic/uming.ttc")),
     "wqy": (FontFace("wqy", "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"),
             FontFace("wqy", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")),
+    "lxgw": (FontFace("lxgw", "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf"),
+             FontFace("lxgw", "/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Bold.ttf")),
 }
 TRAIN_FONT_FAMILIES = ("noto-sans", "noto-serif", "arphic")
 HELDOUT_FONT_FAMILIES = ("wqy",)
+# Never trained on and never looked at while designing the verifier: the last, untouched check
+# (``counterwatch models sample --sign-fonts lxgw``).
+FRESH_FONT_FAMILIES = ("lxgw",)
 
 # (background, text) colour pairs seen on real counter placards.
 PALETTES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (

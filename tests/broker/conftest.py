@@ -38,21 +38,22 @@ class Engine:
         write_files(self.cfg, registry)
         self.server.reload()
 
-    def rotate(self, username: str) -> str:
+    def rotate(self, username: str) -> tuple[str, str]:
+        """(new login, new password); the old ones stay valid until finish_rotation."""
         registry = self.registry()
-        password = registry.rotate(username)
+        login, password = registry.rotate(username)
         self.save(registry)
-        return password
+        return login, password
 
     def restart(self) -> None:
         self.server.stop()
         self.server.start()
 
     def client(self, username: str, password: str | None = None, client_id: str | None = None,
-               clean: bool = True) -> mqtt.Client:
+               clean: bool = True, login: str | None = None) -> mqtt.Client:
         c = self.handle.client(username, client_id=client_id, clean=clean)
         if password is not None:
-            c.username_pw_set(username, password)
+            c.username_pw_set(login or username, password)
         return c
 
     def connected(self, username: str, **kwargs: object) -> mqtt.Client:

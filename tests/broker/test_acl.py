@@ -22,9 +22,11 @@ TOPICS = [
     "cw/v1/hall1/edge-a/cam1/health",
     "cw/v1/hall1/edge-a/cam1/w01/event",
     "cw/v1/hall1/edge-a/cmd/model",
+    "cw/v1/hall1/edge-a/cmd/receipt",
     "cw/v1/hall1/edge-b/status",
     "cw/v1/hall1/edge-b/cam1/w01/event",
     "cw/v1/hall1/edge-b/cmd/model",
+    "cw/v1/hall1/edge-b/cmd/receipt",
     "cw/v1/hall2/edge-a/status",
     "cw/v1/hall2/edge-a/cmd/model",
     "cw/v2/hall1/edge-a/status",
@@ -41,8 +43,8 @@ def test_rendered_acl_file() -> None:
     assert text.startswith("# Rendered by counterwatch")
     blocks = [b.splitlines() for b in text.strip().split("\n\n")[1:]]
     assert blocks == [
-        ["user dashboard", "topic read cw/v1/#", "topic write cw/v1/+/+/cmd/model"],
-        ["user edge-a", "topic write cw/v1/hall1/edge-a/#", "topic read cw/v1/hall1/edge-a/cmd/model"],
+        ["user dashboard", "topic read cw/v1/#", "topic write cw/v1/+/+/cmd/+"],
+        ["user edge-a", "topic write cw/v1/hall1/edge-a/#", "topic read cw/v1/hall1/edge-a/cmd/+"],
         ["user ops", "topic readwrite #"],
     ]
 
@@ -81,7 +83,9 @@ def test_device_rules() -> None:
     assert may_read(DEVICE, "cw/v1/hall1/edge-a/cmd/model")
     assert not may_read(DEVICE, "cw/v1/hall1/edge-a/status")
     assert may_subscribe(DEVICE, "cw/v1/hall1/edge-a/cmd/model")
-    for wide in ("#", "cw/v1/#", "cw/v1/hall1/+/cmd/model", "cw/v1/hall1/edge-a/#"):
+    assert may_read(DEVICE, "cw/v1/hall1/edge-a/cmd/receipt") and not may_read(DEVICE, "cw/v1/hall1/edge-b/cmd/receipt")
+    assert may_subscribe(DEVICE, "cw/v1/hall1/edge-a/cmd/+")
+    for wide in ("#", "cw/v1/#", "cw/v1/hall1/+/cmd/model", "cw/v1/hall1/+/cmd/+", "cw/v1/hall1/edge-a/#"):
         assert not may_subscribe(DEVICE, wide), wide
 
 
@@ -89,6 +93,7 @@ def test_dashboard_and_admin_rules() -> None:
     assert may_subscribe(DASHBOARD, "cw/v1/+/+/+/+/event") and may_subscribe(DASHBOARD, "cw/v1/#")
     assert not may_subscribe(DASHBOARD, "#")
     assert may_publish(DASHBOARD, "cw/v1/hall1/edge-a/cmd/model")
+    assert may_publish(DASHBOARD, "cw/v1/hall1/edge-a/cmd/receipt")
     assert not may_publish(DASHBOARD, "cw/v1/hall1/edge-a/status")
     assert may_subscribe(ADMIN, "#") and may_publish(ADMIN, "anything/at/all")
 

@@ -90,18 +90,51 @@ def test_registry_round_trip_is_private(tmp_path: Path) -> None:
     assert Registry.load(tmp_path / "missing.yaml").identities == {}
 
 
-def test_rotation_accepts_both_until_finished() -> None:
+def test_rotation_adds_a_login_and_keeps_the_old_one_until_finished() -> None:
     registry = Registry()
     old = registry.add("edge-a", Role.DEVICE, site="hall1")
-    new = registry.rotate("edge-a")
-    assert registry.verify("edge-a", old) and registry.verify("edge-a", new)
-    # Mosquitto gets one line per user: the new hash.
-    assert registry.password_file() == f"edge-a:{registry.identities['edge-a'].password_hash}\n"
-    assert verify_password(new, registry.identities["edge-a"].password_hash)
+    login, new = registry.rotate("edge-a")
+    assert login == "edge-a.r1"
+    assert registry.verify("edge-a", old) and registry.verify(login, new)
+    assert not registry.verify("edge-a", new) and not registry.verify(login, old)  # each with its own
+    assert registry.resolve(login) is registry.resolve("edge-a") is registry.identities["edge-a"]
+    # Mosquitto holds one hash per login: both logins are in its files, with the device's rights.
+    ident = registry.identities["edge-a"]
+    assert registry.password_file() == f"edge-a:{ident.previous_hash}\nedge-a.r1:{ident.password_hash}\n"
+    acl = registry.acl_file()
+    assert "user edge-a\ntopic write cw/v1/hall1/edge-a/#" in acl
+    assert "user edge-a.r1\ntopic write cw/v1/hall1/edge-a/#" in acl
     registry.finish_rotation("edge-a")
-    assert registry.verify("edge-a", new) and not registry.verify("edge-a", old)
+    assert registry.verify(login, new) and not registry.verify("edge-a", old) and not registry.verify("edge-a", new)
+    assert registry.password_file() == f"edge-a.r1:{registry.identities['edge-a'].password_hash}\n"
+    # The next rotation counts on; one still open is closed by the next (its oldest login goes).
+    login2, newer = registry.rotate("edge-a")
+    login3, newest = registry.rotate("edge-a")
+    assert (login2, login3) == ("edge-a.r2", "edge-a.r3")
+    assert registry.verify(login3, newest) and registry.verify(login2, newer) and not registry.verify(login, new)
     registry.remove("edge-a")
-    assert not registry.verify("edge-a", new)
+    assert not registry.verify(login3, newest) and registry.resolve(login3) is None
+
+
+def test_a_login_never_names_two_identities() -> None:
+    registry = Registry()
+    registry.add("edge-a", Role.DEVICE, site="hall1")
+    registry.rotate("edge-a")
+    with pytest.raises(ValueError, match="taken"):
+        registry.add("edge-a.r1", Role.DEVICE, site="hall1")
+    registry.add("edge-a.r2", Role.DEVICE, site="hall1")
+    with pytest.raises(ValueError, match="taken"):
+        registry.rotate("edge-a")  # would be edge-a.r2
+
+
+def test_a_registry_from_before_rotation_logins_still_verifies() -> None:
+    """Registries written by earlier versions carry previous_hash without previous_login."""
+    registry = Registry()
+    old = registry.add("edge-a", Role.DEVICE, site="hall1")
+    legacy = registry.identities["edge-a"].model_copy(update={"previous_hash": hash_password("older")})
+    registry.identities["edge-a"] = legacy
+    assert registry.verify("edge-a", old) and registry.verify("edge-a", "older")
+    assert registry.password_file() == f"edge-a:{legacy.password_hash}\n"
 
 
 def test_add_validates_names_and_site() -> None:

@@ -23,11 +23,11 @@ def test_registry_watcher_follows_the_file_and_survives_a_broken_one(tmp_path: P
     assert watcher.current().verify("edge-a", "one")
     registry.rotate("edge-a", password="two")
     registry.save(path)
-    assert watcher.current().verify("edge-a", "two")
+    assert watcher.current().verify("edge-a.r1", "two")
 
     path.write_text("identities: [this is not, a mapping")  # a half-written hand edit
     os.utime(path, ns=(1, 1))
-    assert watcher.current().verify("edge-a", "two"), "a broken file must not lock everyone out"
+    assert watcher.current().verify("edge-a.r1", "two"), "a broken file must not lock everyone out"
     assert watcher.identity(None) is None
 
 

@@ -4,11 +4,13 @@ import pytest
 
 from broker.embedded import topic_matches
 from broker.topics import (
+    COMMAND_KINDS,
     INGEST_SUBSCRIPTIONS,
     Topic,
     TopicError,
     TopicKind,
     check_segment,
+    command_filter,
     device_subtree,
     model_command_topic,
 )
@@ -20,6 +22,7 @@ EXAMPLES = [
     (Topic(TopicKind.EVENT, "hall1", "edge-a", "cam1", "w01"), "cw/v1/hall1/edge-a/cam1/w01/event"),
     (Topic(TopicKind.STATE, "hall1", "edge-a", "cam1", "w.2_b"), "cw/v1/hall1/edge-a/cam1/w.2_b/state"),
     (Topic(TopicKind.MODEL_CMD, "hall1", "edge-a"), "cw/v1/hall1/edge-a/cmd/model"),
+    (Topic(TopicKind.RECEIPT, "hall1", "edge-a"), "cw/v1/hall1/edge-a/cmd/receipt"),
 ]
 
 
@@ -73,6 +76,7 @@ def test_acl_helpers_and_ingest_filters_cover_exactly_device_topics() -> None:
         device_subtree("hall1", "edge/a")
     for topic, text in EXAMPLES:
         matched = [f for f in INGEST_SUBSCRIPTIONS if topic_matches(f, text)]
-        # The dashboard ingests every device message once and never its own model commands.
-        assert len(matched) == (0 if topic.kind is TopicKind.MODEL_CMD else 1), text
+        # The dashboard ingests every device message once and never its own commands (rollouts, receipts).
+        assert len(matched) == (0 if topic.kind in COMMAND_KINDS else 1), text
+        assert topic_matches(command_filter("hall1", "edge-a"), text) == (topic.kind in COMMAND_KINDS), text
         assert topic_matches(device_subtree("hall1", "edge-a"), text)

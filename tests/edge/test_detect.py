@@ -70,6 +70,18 @@ def test_project_taxonomy_model(tmp_path: Path) -> None:
     assert sorted(d.label for d in det.detect(np.zeros((64, 64, 3), np.uint8))) == ["pause_sign", "slipper"]
 
 
+def test_a_class_can_have_its_own_floor(tmp_path: Path) -> None:
+    """Weak pause_sign candidates reach the sign verifier while other classes keep the global bar."""
+    names = dict(enumerate(("person", "phone", "food", "drink", "pause_sign", "slipper", "shoe")))
+    pred = prediction(names, [(16, 16, 8, 8, "pause_sign", 0.02), (48, 48, 8, 8, "phone", 0.02),
+                              (16, 48, 8, 8, "person", 0.5)])
+    path = constant_detector(tmp_path / "cw.onnx", names, pred)
+    image = np.zeros((64, 64, 3), np.uint8)
+    assert [d.label for d in Detector(path, confidence=0.3).detect(image)] == ["person"]
+    floor = Detector(path, confidence=0.3, class_confidence={"pause_sign": 0.01})
+    assert sorted(d.label for d in floor.detect(image)) == ["pause_sign", "person"]
+
+
 def test_sha256_is_verified(model: Path) -> None:
     Detector(model, sha256=sha256_file(model))
     with pytest.raises(ModelError, match="sha256"):

@@ -13,7 +13,8 @@ import pytest
 
 from broker.codec import decode
 from broker.payloads import NodeStatus, StatusMessage
-from edge.outbox import Outbox
+from broker.receipts import receipts_for
+from edge.outbox import Outbox, ReceiptPolicy
 from edge.publish import Publisher, Uploader
 from edge.settings import DashboardSettings, MqttSettings
 from tests.edge.evidence_server import EvidenceServer
@@ -56,7 +57,7 @@ def test_outbox_drains_in_order_across_a_broker_restart(tmp_path: Path, fresh_mo
         broker.restart()  # mid-drain
         for i in range(100, 200):
             outbox.put(TOPIC, f"{i}".encode(), kind="event")
-        assert wait(lambda: outbox.depth() == 0, 60), f"outbox still holds {outbox.depth()}"
+        assert wait(lambda: outbox.unsent() == 0, 60), f"outbox still holds {outbox.unsent()}"
         assert wait(lambda: len({p for _, p in collector.messages}) >= 200, 30)
     finally:
         pub.stop()
@@ -97,7 +98,7 @@ def test_killed_node_resends_after_restart_and_will_says_offline(tmp_path: Path,
     assert outbox.depth() == 50
     # The restarted node connects, publishes online, drains; then dies uncleanly: the Last Will fires.
     pub = Publisher(settings(broker), site="hall1", device="edge-a", outbox=outbox).start()
-    assert wait(lambda: outbox.depth() == 0, 60)
+    assert wait(lambda: outbox.unsent() == 0, 60)
     assert wait(lambda: len([1 for t, _ in collector.messages if t == TOPIC]) >= 50, 30)
     pub.stop(graceful=False)  # drops the socket without DISCONNECT, like a crash
     pub.client._sock_close()  # type: ignore[attr-defined]
@@ -106,6 +107,44 @@ def test_killed_node_resends_after_restart_and_will_says_offline(tmp_path: Path,
     statuses = [decode(t, p)[1] for t, p in collector.messages if t.endswith("/status")]
     assert isinstance(statuses[0], StatusMessage) and statuses[0].status is NodeStatus.ONLINE
     assert sorted({int(p) for t, p in collector.messages if t == TOPIC}) == list(range(50))
+
+
+@pytest.mark.integration
+def test_rows_wait_for_receipts_and_the_unreceipted_are_sent_again(tmp_path: Path,
+                                                                    fresh_mosquitto: BrokerHandle) -> None:
+    """The broker PUBACKs everything; the dashboard receipts only the even messages of a first batch (as if
+    the broker had lost the odd ones before delivering them), then a later message: the odd ones it
+    overtook come again, only they, and their receipt ends it."""
+    broker = fresh_mosquitto
+    collector = dashboard(broker, [TOPIC])
+    outbox = Outbox(tmp_path / "o.sqlite", receipts=ReceiptPolicy(overtaken_s=1.0))
+    pub = Publisher(settings(broker), site="hall1", device="edge-a", outbox=outbox).start()
+    try:
+        assert pub.connected.wait(10)
+        for i in range(20):
+            outbox.put(TOPIC, f"{i}".encode(), kind="event")
+        assert wait(lambda: outbox.unsent() == 0 and len(collector.messages) >= 20, 30)
+
+        def receipt(numbers: range) -> None:
+            for topic, payload in receipts_for((TOPIC, str(i).encode()) for i in numbers):
+                collector.client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+        receipt(range(0, 20, 2))
+        assert wait(lambda: outbox.depth() == 10, 10), outbox.depth()
+        time.sleep(1.5)
+        assert len(collector.messages) == 20  # nothing overtook them yet: no copies
+        outbox.put(TOPIC, b"20", kind="event")
+        assert wait(lambda: len(collector.messages) >= 21, 10)
+        receipt(range(20, 21))
+        assert wait(lambda: sum(1 for _, p in collector.messages if int(p) % 2) >= 20, 30)  # odd ones again
+        assert sorted(int(p) for _, p in collector.messages[21:]) == list(range(1, 20, 2))  # only those
+        assert pub.resent == 10 and outbox.counter("receipt_resends") == 10
+        assert outbox.counter("presumed_lost") == 10
+        receipt(range(1, 20, 2))
+        assert wait(lambda: outbox.depth() == 0, 10), outbox.depth()
+        assert pub.receipted == 21
+    finally:
+        pub.stop()
 
 
 @pytest.mark.integration

@@ -47,6 +47,8 @@ cameras:
         ("cameras:", "service_hours: {timezone: Nowhere/City}\ncameras:", "service_hours.timezone"),
         ("cameras:", "mqtt: {port: 70000}\ncameras:", "mqtt.port"),
         ("cameras:", "colour: red\ncameras:", "colour"),
+        ("cameras:", "detector: {class_confidence: {pause_signs: 0.01}}\ncameras:", "detector.class_confidence"),
+        ("cameras:", "detector: {class_confidence: {pause_sign: 0}}\ncameras:", "detector.class_confidence"),
     ],
 )
 def test_invalid_values_name_the_field(tmp_path: Path, old: str, new: str, field: str) -> None:

@@ -71,6 +71,23 @@ def test_verifier_keeps_the_sign_and_vetoes_the_lookalike(scene: tuple[np.ndarra
     assert sign.score >= bar > placard.score, (sign.score, placard.score, bar)
 
 
+def test_a_partial_box_inside_the_verified_sign_is_suppressed(scene: tuple[np.ndarray, Box4, Box4]) -> None:
+    """With the manifest's overlap suppression, a second candidate lying inside the better-scored sign (the
+    detector's NMS keeps such partial boxes) is dropped rather than counted as a second sign."""
+    image, sign_box, _ = scene
+    cue = _cue()
+    assert cue.verifier is not None
+    x1, y1, x2, y2 = sign_box
+    half = (x1, y1, x1 + (x2 - x1) * 0.55, y2)
+    dets = [Detection("pause_sign", 0.6, sign_box), Detection("pause_sign", 0.3, half)]
+    spec = cue.verifier.spec
+    cue.verifier.spec = spec.model_copy(update={"suppress_iou": None, "suppress_containment": None})
+    assert len(cue.rescore(image, dets, spec.detector_sha256)) == 2  # without suppression: both
+    cue.verifier.spec = spec.model_copy(update={"suppress_iou": 0.5, "suppress_containment": 0.8})
+    out = cue.rescore(image, dets, spec.detector_sha256)
+    assert len(out) == 1 and out[0].box in (sign_box, half)  # one sign, the better-scored box
+
+
 def test_another_detector_runs_without_the_verifier(scene: tuple[np.ndarray, Box4,
                                                                    Box4]) -> None:
     image, _, placard_box = scene

@@ -63,11 +63,12 @@ def test_database_down_for_a_minute_loses_nothing_and_reports_it(tmp_path: Path)
             rows_before = event_rows(rig.db)
             cluster.stop("immediate")  # a crash: no checkpoint, open connections simply die
             down_at = time.monotonic()
-            peak_edge_depth = 0
+            peak_edge_depth = peak_awaiting = 0
 
             def watch() -> None:
-                nonlocal peak_edge_depth
-                peak_edge_depth = max(peak_edge_depth, rig.depth())
+                nonlocal peak_edge_depth, peak_awaiting
+                peak_edge_depth = max(peak_edge_depth, rig.unsent())
+                peak_awaiting = max(peak_awaiting, rig.depth())
 
             emitted_while_down = rig.emit(OUTAGE_S, RATE, on_tick=watch)
             cluster.start()
@@ -79,10 +80,12 @@ def test_database_down_for_a_minute_loses_nothing_and_reports_it(tmp_path: Path)
             log = (tmp_path / "ingest" / "ingest.log").read_text()
             figures = {
                 "outage_s": round(down_s, 1), "event_rows_before": rows_before,
-                "outputs_emitted_while_down": emitted_while_down, "peak_edge_outbox_depth": peak_edge_depth,
+                "outputs_emitted_while_down": emitted_while_down, "peak_edge_outbox_unsent": peak_edge_depth,
+                "peak_edge_outbox_awaiting_receipt": peak_awaiting,
                 "db_outages": counters.get("db_outages"), "db_commit_failures": counters.get("db_commit_failures"),
                 "db_outage_ms": counters.get("db_outage_ms"), "redeliveries_absorbed": counters.get("duplicate", 0),
                 "ingest_running": rig.ingest.running, "dead_letters": rig.dead_letters(),
+                "receipt_resends": sum(d.publisher.resent for d in rig.devices),
             }
             print(f"\ndatabase outage: {result}\n{figures}")
     finally:
@@ -103,5 +106,8 @@ def test_database_down_for_a_minute_loses_nothing_and_reports_it(tmp_path: Path)
     assert {k: api.get(k) for k in ("db_outages", "db_commit_failures", "db_outage_ms")} == {
         k: counters[k] for k in ("db_outages", "db_commit_failures", "db_outage_ms")}, api
     assert "database back after" in log
-    # The edge never noticed: the broker took every message meanwhile (its outbox stayed near empty).
+    # The broker took every message meanwhile (the edge's unsent backlog stayed near empty); the edge kept
+    # them all until the receipts came after the outage, and sent none again (nothing was lost).
     assert peak_edge_depth < 0.2 * emitted_while_down, figures
+    assert peak_awaiting >= 0.9 * emitted_while_down, figures
+    assert figures["receipt_resends"] == 0, figures

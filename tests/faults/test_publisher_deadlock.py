@@ -37,17 +37,17 @@ def test_outbox_of_5000_drains_without_deadlock(tmp_path: Path, fresh_mosquitto:
     publisher = Publisher(settings, site="hall1", device="edge-a", outbox=outbox).start()
     try:
         deadline = time.monotonic() + 90
-        last, last_change = outbox.depth(), time.monotonic()
-        while outbox.depth() and time.monotonic() < deadline:
+        last, last_change = outbox.unsent(), time.monotonic()
+        while outbox.unsent() and time.monotonic() < deadline:
             time.sleep(0.5)
-            depth = outbox.depth()
+            depth = outbox.unsent()
             if depth != last:
                 last, last_change = depth, time.monotonic()
             elif time.monotonic() - last_change > 20:
                 break  # no progress for 20 s while connected to a healthy broker: stuck
-        if outbox.depth():
+        if outbox.unsent():
             faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-        assert outbox.depth() == 0, f"{outbox.depth()} of {n} rows stuck in the outbox (publisher deadlock?)"
+        assert outbox.unsent() == 0, f"{outbox.unsent()} of {n} rows stuck in the outbox (publisher deadlock?)"
     finally:
         # A deadlocked paho thread would hang loop_stop() forever: stop from a thread we can give up on.
         stopper = threading.Thread(target=publisher.stop, kwargs={"graceful": False}, daemon=True)

@@ -19,7 +19,7 @@ TOPICS = st.one_of(
     st.lists(st.text(max_size=12), min_size=1, max_size=9).map("/".join),
     st.sampled_from([GOOD_TOPIC, "cw/v1/hall1/edge-a/status", "cw/v1/hall1/edge-a/heartbeat",
                      "cw/v1/hall1/edge-a/cam1/health", "cw/v1/hall1/edge-a/cam1/w01/state",
-                     "cw/v1/hall1/edge-a/cmd/model"]),
+                     "cw/v1/hall1/edge-a/cmd/model", "cw/v1/hall1/edge-a/cmd/receipt"]),
 )
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),

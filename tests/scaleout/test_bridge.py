@@ -59,7 +59,7 @@ def test_bridge_section_is_persistent_qos1_and_scoped_to_its_site(tmp_path: Path
         "remote_password s3cret",
         "restart_timeout 5 30",
         "topic cw/v1/hall1/# out 1",
-        "topic cw/v1/hall1/+/cmd/model in 1",
+        "topic cw/v1/hall1/+/cmd/+ in 1",
         f"bridge_cafile {tmp_path / 'ca.crt'}",
         "bridge_insecure false",
     ):
@@ -73,7 +73,7 @@ def test_bridge_section_is_persistent_qos1_and_scoped_to_its_site(tmp_path: Path
     registry = Registry()
     registry.add("bridge-hall1", Role.BRIDGE, site=SITE)
     assert acl_rules(registry.identities["bridge-hall1"]) == [
-        ("write", "cw/v1/hall1/#"), ("read", "cw/v1/hall1/+/cmd/model")
+        ("write", "cw/v1/hall1/#"), ("read", "cw/v1/hall1/+/cmd/+")
     ]
     with pytest.raises(ValueError, match="needs its site"):
         registry.add("bridge-x", Role.BRIDGE)
@@ -102,7 +102,7 @@ def test_hall_keeps_working_through_a_wan_outage_and_central_catches_up(tmp_path
         with running(hall):
             edge = new_client("edge-a", hall_pw["edge-a"])
             assert try_connect(edge, hall.cfg.host, hall.cfg.port)
-            model_cmd = Collector(edge, [f"cw/v1/{SITE}/edge-a/cmd/model"])
+            model_cmd = Collector(edge, [f"cw/v1/{SITE}/edge-a/cmd/+"])  # model rollouts, delivery receipts
 
             # Wait for the bridge: a probe event published at the hall shows up centrally.
             probe = -1
@@ -121,15 +121,17 @@ def test_hall_keeps_working_through_a_wan_outage_and_central_catches_up(tmp_path
             # another hall does not (the bridge only subscribes to, and may only read, its own site's).
             watcher = new_client("dashboard", central_pw["dashboard"], "cmd-watcher")
             assert try_connect(watcher, central.cfg.host, central.cfg.port)
-            central_cmds = Collector(watcher, ["cw/v1/+/+/cmd/model"])
+            central_cmds = Collector(watcher, ["cw/v1/+/+/cmd/+"])
             dashboard.publish("cw/v1/hall2/edge-z/cmd/model", b"not for hall1", qos=1, retain=True)
             dashboard.publish(f"cw/v1/{SITE}/edge-a/cmd/model", b"rollout v2", qos=1, retain=True)
-            cmds = model_cmd.wait_for(1, timeout=10)
-            assert [(t, p) for t, p in cmds] == [(f"cw/v1/{SITE}/edge-a/cmd/model", b"rollout v2")]
-            # ... and the hall does not echo it back over the bridge (the bridge's `out` pattern covers it).
+            dashboard.publish(f"cw/v1/{SITE}/edge-a/cmd/receipt", b"receipt", qos=1)
+            cmds = model_cmd.wait_for(2, timeout=10)
+            assert sorted((t, p) for t, p in cmds) == [(f"cw/v1/{SITE}/edge-a/cmd/model", b"rollout v2"),
+                                                      (f"cw/v1/{SITE}/edge-a/cmd/receipt", b"receipt")]
+            # ... and the hall does not echo them back over the bridge (the bridge's `out` pattern covers it).
             time.sleep(1.0)
-            assert len(central_cmds.messages) == 2
-            assert len(model_cmd.messages) == 1
+            assert len(central_cmds.messages) == 3
+            assert len(model_cmd.messages) == 2
             watcher.loop_stop()
             watcher.disconnect()
 

@@ -168,6 +168,7 @@ def _check_shared_group(dash: DashboardSettings, env: dict[str, str]) -> None:
     assert dash.mqtt.shared_group == group
     if group is None:
         return
+    assert dash.mqtt.protocol == "mqttv5", "shared-group workers speak MQTT v5 (session expiry, $share)"
     for topic_filter in INGEST_SUBSCRIPTIONS:
         assert dash.mqtt.subscription(topic_filter) == f"$share/{group}/{topic_filter}"
 

@@ -74,7 +74,12 @@ class Rig:
         return n
 
     def depth(self) -> int:
+        """Outbox rows not settled by a delivery receipt (unsent, in flight, or awaiting the receipt)."""
         return sum(d.outbox.depth() for d in self.devices)
+
+    def unsent(self) -> int:
+        """Outbox rows the broker has not acknowledged yet."""
+        return sum(d.outbox.unsent() for d in self.devices)
 
     def drain(self, timeout: float) -> dict[str, Any]:
         """End every open event, wait until the outboxes are empty and the database holds everything;
@@ -112,7 +117,7 @@ class Rig:
 
 @contextlib.contextmanager
 def fault_rig(workdir: Path, db_url: str, *, devices: int = 2, cameras: int = 2, via_proxy: bool = False,
-              keepalive: int = 5, prefix: str = "fault") -> Iterator[Rig]:
+              keepalive: int = 5, prefix: str = "fault", lost_when_overtaken_s: float = 60.0) -> Iterator[Rig]:
     from dashboard.registry import CameraSpec, register_device
 
     logging.getLogger("edge").setLevel(logging.ERROR)  # reconnect warnings by the hundred during a fault
@@ -137,7 +142,8 @@ def fault_rig(workdir: Path, db_url: str, *, devices: int = 2, cameras: int = 2,
             raise RuntimeError(f"ingest did not connect: {log.read_text() if log.exists() else 'no log'}")
         for device_id, cams in layout.items():
             sims.append(SimDevice(device_id, cams, workdir / "outbox" / f"{device_id}.sqlite", host=host,
-                                  port=port, password=broker.passwords[device_id], keepalive=keepalive).start())
+                                  port=port, password=broker.passwords[device_id], keepalive=keepalive,
+                                  lost_when_overtaken_s=lost_when_overtaken_s).start())
         if not wait_until(lambda: all(d.publisher.connected.is_set() for d in sims), 30):
             raise RuntimeError("simulated devices did not connect")
         yield rig

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from broker.codec import encode
-from broker.payloads import EventMessage, EventPhase, Rule, Severity, utcnow
+from broker.payloads import EventMessage, EventPhase, HeartbeatMessage, Rule, Severity, utcnow
 from broker.topics import Topic, TopicKind
 from dashboard.auth.users import create_user
 from dashboard.db.engine import Database
@@ -147,6 +147,22 @@ def test_every_page_renders_fully_translated(app: FastAPI, language: str) -> Non
         assert MISSING_OPEN not in r.text, path
         text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<script.*?</script>", "", r.text))
         assert [k for k in keys if k in text] == [], path
+
+
+@pytest.mark.integration
+@pytest.mark.db
+def test_the_devices_page_shows_delivery_figures_from_the_last_heartbeat(app: FastAPI) -> None:  # noqa: F811
+    _event(app)  # registers edge-a
+    client = _client(app, "boss", Role.ADMIN)
+    assert "edge-a" in client.get("/admin/devices").text
+    beat = HeartbeatMessage(site="hall1", device="edge-a", at=utcnow(), uptime_s=60, outbox_depth=12,
+                            outbox_awaiting_receipt=3, mqtt_reconnects=1, receipt_resends=0)
+    topic = str(Topic(TopicKind.HEARTBEAT, "hall1", "edge-a"))
+    assert Ingestor(_db(app)).apply([RawMessage(topic, encode(beat), utcnow())]).counts["accepted"] == 1
+    for language, header in (("zh-CN", "待发 / 待回执 / 重连 / 重发"),
+                             ("en", "Outbox / awaiting receipt / reconnects / re-sent")):
+        page = client.get("/admin/devices", params={"lang": language}).text
+        assert header in page and ">12 / 3 / 1 / 0<" in page.replace("\n", "").replace(" <", "<")
 
 
 @pytest.mark.integration
