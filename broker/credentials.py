@@ -121,14 +121,13 @@ class Registry(BaseModel):
     def remove(self, username: str) -> None:
         self.identities.pop(username, None)
 
+    def logins(self) -> dict[str, Identity]:
+        """Every login name that works now (current logins, and the previous ones of open rotations)."""
+        return {login: ident for ident in self.identities.values() for login in ident.hashes_by_login()}
+
     def resolve(self, login: str | None) -> Identity | None:
         """The identity a login name belongs to (its current login, or the previous one of a rotation)."""
-        if login is None:
-            return None
-        ident = self.identities.get(login)
-        if ident is not None and login in ident.hashes_by_login():
-            return ident
-        return next((i for i in self.identities.values() if login in i.hashes_by_login()), None)
+        return None if login is None else self.logins().get(login)
 
     def verify(self, login: str, password: str) -> bool:
         ident = self.resolve(login)

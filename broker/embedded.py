@@ -114,12 +114,14 @@ def may_subscribe(ident: Identity, topic_filter: str) -> bool:
 
 
 class RegistryWatcher:
-    """The identity registry, re-read when its file changes (one ``stat`` per lookup)."""
+    """The identity registry, re-read when its file changes (one ``stat`` per lookup), with its login index
+    (every ACL check looks a login up)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._registry = Registry()
+        self._by_login: dict[str, Identity] = {}
 
     def current(self) -> Registry:
         try:
@@ -130,13 +132,15 @@ class RegistryWatcher:
         if stamp != self._stamp:
             try:
                 self._registry = Registry.load(self.path)
+                self._by_login = self._registry.logins()
                 self._stamp = stamp
             except Exception:  # a half-edited file must not lock everyone out: keep the last good one
                 log.exception("cannot read identity registry %s; keeping the previous one", self.path)
         return self._registry
 
     def identity(self, login: str | None) -> Identity | None:
-        return self.current().resolve(login)
+        self.current()
+        return None if login is None else self._by_login.get(login)
 
 
 # -- amqtt plugins -----------------------------------------------------------------------------------------

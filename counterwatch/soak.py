@@ -143,7 +143,7 @@ class SimDevice:
         return datetime.now(UTC) + self.clock_offset
 
     def window_of(self, camera: str) -> str:
-        return f"{self.device}-{camera}w"  # window codes are unique per site
+        return window_code(self.device, camera)
 
     def _topic(self, camera: str) -> str:
         return str(Topic(TopicKind.EVENT, self.site, self.device, camera, self.window_of(camera)))
@@ -242,6 +242,25 @@ class StoredEvent:
     phase: str
     started_at: datetime
     ended_at: datetime | None
+
+
+def window_code(device: str, camera: str) -> str:
+    """The one window a simulated camera sees (window codes are unique per site)."""
+    return f"{device}-{camera}w"
+
+
+def registered_database(db_url: str, layout: dict[str, list[str]]) -> Any:
+    """Migrate the database and register every simulated device with its cameras; returns the Database."""
+    from dashboard.db.engine import Database
+    from dashboard.db.migrate import upgrade
+    from dashboard.registry import CameraSpec, register_device
+
+    upgrade(db_url)
+    db = Database(db_url)
+    with db.session() as s:
+        for device_id, cams in layout.items():
+            register_device(s, SITE, device_id, [CameraSpec(c, (window_code(device_id, c),)) for c in cams])
+    return db
 
 
 def stored_events(db: Any) -> dict[str, StoredEvent]:
@@ -381,21 +400,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def soak(args: argparse.Namespace, faults: list[str], workdir: Path, db_url: str) -> dict[str, Any]:
-    from dashboard.db.engine import Database
-    from dashboard.db.migrate import upgrade
-    from dashboard.registry import CameraSpec, register_device
-
     per = max(1, args.cameras_per_device)
     n_devices = -(-args.cameras // per)
     layout: dict[str, list[str]] = {}
     for i in range(args.cameras):
         layout.setdefault(f"soak-d{i // per:03d}", []).append(f"cam{i % per}")
-    upgrade(db_url)
-    db = Database(db_url)
-    with db.session() as s:
-        for device_id, cams in layout.items():
-            register_device(s, SITE, device_id, [CameraSpec(c, (f"{device_id}-{c}w",)) for c in cams])
-
+    db = registered_database(db_url, layout)
     broker = SoakBroker(workdir / "mosquitto", list(layout)).start()
     proxy = NetProxy(broker.host, broker.port).start()
     ingest = IngestProcess(db_url, broker.host, broker.port, broker.passwords["dashboard"],

@@ -219,15 +219,14 @@ class Outbox:
                 if latest is not None:
                     newest = max(newest or latest, latest)
                 settled += self._db.execute(f"DELETE FROM messages WHERE digest IN ({marks})", chunk).rowcount
-            if newest is not None:
-                lost = self._db.execute(
-                    "UPDATE messages SET resend_at = ? WHERE resend_at > ? AND acked_at <= ?",
-                    (now, now, newest - self.receipts.overtaken_s)).rowcount
-                if lost:
-                    self._bump("presumed_lost", lost)
-                    log.warning("%d message(s) overtaken by a receipted one: presumed lost, sending again", lost)
-        if newest is not None:
-            self.changed.set()
+            lost = 0 if newest is None else self._db.execute(
+                "UPDATE messages SET resend_at = ? WHERE resend_at > ? AND acked_at <= ?",
+                (now, now, newest - self.receipts.overtaken_s)).rowcount
+            if lost:
+                self._bump("presumed_lost", lost)
+                log.warning("%d message(s) overtaken by a receipted one: presumed lost, sending again", lost)
+        if lost:
+            self.changed.set()  # due now: wake the sender
         return settled
 
     def depth(self) -> int:

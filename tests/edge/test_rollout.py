@@ -8,7 +8,6 @@ the outcome in its heartbeats, which the dashboard ingests."""
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,10 +17,8 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
 from broker.evidence import SHA256_HEADER
-from broker.mosquitto import free_port
 from dashboard.app import create_app
 from dashboard.db.engine import Database
 from dashboard.ingest.consumer import IngestConsumer
@@ -34,6 +31,7 @@ from edge.settings import EdgeSettings, EvidenceSettings, MqttSettings, OutboxSe
 from tests.dashboard.conftest import db_url, postgres_database, postgres_server  # noqa: F401  (fixtures)
 from tests.dashboard.helpers import register
 from tests.edge.onnx_fixtures import constant_detector, prediction
+from tests.support.http import serve_app
 from tests.support.mqtt import BrokerHandle
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
@@ -100,36 +98,29 @@ def hall(fresh_mosquitto: BrokerHandle, db_url: str, tmp_path: Path) -> Iterator
     app = create_app(settings, db=db, publisher=consumer.publish)
     upload_token = register(db)
     consumer.start()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name="uvicorn-rollout-test", daemon=True)
-    thread.start()
-    wait(lambda: server.started or not thread.is_alive(), 20, "uvicorn")
-    base = f"http://127.0.0.1:{port}"
-
-    v1 = constant_detector(tmp_path / "v1.onnx", NAMES, prediction(NAMES, [(32, 32, 20, 30, "person", 0.9)]))
-    edge = EdgeSettings(
-        site="hall1", device="edge-a",
-        mqtt=MqttSettings(host=fresh_mosquitto.host, port=fresh_mosquitto.port, username="edge-a",
-                          password=fresh_mosquitto.passwords["edge-a"], keepalive=5),
-        dashboard=EdgeDashboard(url=base, token=upload_token),
-        outbox=OutboxSettings(path=tmp_path / "edge" / "outbox.sqlite"),
-        evidence=EvidenceSettings(dir=tmp_path / "edge" / "evidence"),
-        heartbeat_s=0.3,
-    )
-    node = EdgeNode(edge, detector=Detector(v1, version="det-v1")).start()
-    admin = httpx.Client(base_url=base, timeout=30)
-    r = admin.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
-    assert r.status_code == 200, r.text
-    admin.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     try:
-        yield Hall(base, admin, node, tmp_path / "edge" / "models")
+        with serve_app(app, "uvicorn-rollout-test") as base:
+            v1 = constant_detector(tmp_path / "v1.onnx", NAMES, prediction(NAMES, [(32, 32, 20, 30, "person", 0.9)]))
+            edge = EdgeSettings(
+                site="hall1", device="edge-a",
+                mqtt=MqttSettings(host=fresh_mosquitto.host, port=fresh_mosquitto.port, username="edge-a",
+                                  password=fresh_mosquitto.passwords["edge-a"], keepalive=5),
+                dashboard=EdgeDashboard(url=base, token=upload_token),
+                outbox=OutboxSettings(path=tmp_path / "edge" / "outbox.sqlite"),
+                evidence=EvidenceSettings(dir=tmp_path / "edge" / "evidence"),
+                heartbeat_s=0.3,
+            )
+            node = EdgeNode(edge, detector=Detector(v1, version="det-v1")).start()
+            admin = httpx.Client(base_url=base, timeout=30)
+            r = admin.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+            assert r.status_code == 200, r.text
+            admin.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+            try:
+                yield Hall(base, admin, node, tmp_path / "edge" / "models")
+            finally:
+                admin.close()
+                node.stop()
     finally:
-        admin.close()
-        node.stop()
-        server.should_exit = True
-        thread.join(10)
         consumer.stop()
         db.dispose()
 

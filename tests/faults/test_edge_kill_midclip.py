@@ -15,7 +15,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,10 @@ from typing import Any
 
 import av
 import pytest
-import uvicorn
 import yaml
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from broker.mosquitto import free_port
 from dashboard.app import create_app
 from dashboard.db.engine import Database
 from dashboard.db.models import DeadLetter, Device, Event, Evidence
@@ -40,6 +37,7 @@ from edge.evidence import ClipJob
 from edge.evidence.clip import complete_prefix
 from tests.dashboard.helpers import register
 from tests.edge.test_e2e import edge_config, outbox_payloads
+from tests.support.http import serve_app
 from tests.support.mqtt import BrokerHandle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,20 +62,10 @@ def dashboard(fresh_mosquitto: BrokerHandle, db: Database, settings: DashboardSe
     app = create_app(settings, db=db)
     token = register(db)
     consumer = IngestConsumer.from_settings(settings, db).start()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name="uvicorn-kill-midclip", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Dashboard(f"http://127.0.0.1:{port}", app, db, token)
+        with serve_app(app, "uvicorn-kill-midclip") as base:
+            yield Dashboard(base, app, db, token)
     finally:
-        server.should_exit = True
-        thread.join(10)
         consumer.stop()
 
 

@@ -8,8 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +15,9 @@ from pathlib import Path
 import cv2
 import httpx
 import pytest
-import uvicorn
 
 from broker.boxes import DETAILS_KEY, LabelledBox, encode_boxes
 from broker.evidence import SHA256_HEADER, evidence_path
-from broker.mosquitto import free_port
 from broker.payloads import EventPhase, EvidenceRef, Rule
 from dashboard.app import create_app
 from dashboard.auth.users import create_user, issue_api_token
@@ -34,6 +30,7 @@ from models.taxonomy import CLASS_ID
 from tests.dashboard import factories as f
 from tests.dashboard.conftest import db_url, postgres_database, postgres_server  # noqa: F401  (fixtures)
 from tests.dashboard.helpers import register
+from tests.support.http import serve_app
 
 pytestmark = [pytest.mark.db, pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,20 +57,10 @@ def live(db_url: str, tmp_path: Path) -> Iterator[Live]:  # noqa: F811
         supervisor = create_user(s, "super", "super-password-1", Role.SUPERVISOR)
         duty = create_user(s, "duty", "duty-password-1", Role.DUTY)
         tokens = issue_api_token(s, supervisor, "training").token, issue_api_token(s, duty, "x").token
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, name="uvicorn-reviews-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
     try:
-        yield Live(f"http://127.0.0.1:{port}", db, device_token, *tokens)
+        with serve_app(app, "uvicorn-reviews-test") as base:
+            yield Live(base, db, device_token, *tokens)
     finally:
-        server.should_exit = True
-        thread.join(10)
         db.dispose()
 
 

@@ -17,7 +17,6 @@ from sqlalchemy import func, select
 
 from counterwatch.netproxy import NetProxy
 from counterwatch.soak import (
-    SITE,
     Emitted,
     IngestProcess,
     SimDevice,
@@ -25,11 +24,11 @@ from counterwatch.soak import (
     compare,
     event_rows,
     ingest_counters,
+    registered_database,
     stored_events,
     wait_until,
 )
 from dashboard.db.engine import Database
-from dashboard.db.migrate import upgrade
 
 
 @dataclass
@@ -118,15 +117,9 @@ class Rig:
 @contextlib.contextmanager
 def fault_rig(workdir: Path, db_url: str, *, devices: int = 2, cameras: int = 2, via_proxy: bool = False,
               keepalive: int = 5, prefix: str = "fault", lost_when_overtaken_s: float = 60.0) -> Iterator[Rig]:
-    from dashboard.registry import CameraSpec, register_device
-
     logging.getLogger("edge").setLevel(logging.ERROR)  # reconnect warnings by the hundred during a fault
     layout = {f"{prefix}-d{i}": [f"cam{j}" for j in range(cameras)] for i in range(devices)}
-    upgrade(db_url)
-    db = Database(db_url)
-    with db.session() as s:
-        for device_id, cams in layout.items():
-            register_device(s, SITE, device_id, [CameraSpec(c, (f"{device_id}-{c}w",)) for c in cams])
+    db = registered_database(db_url, layout)
     broker = SoakBroker(workdir / "mosquitto", list(layout)).start()
     proxy = NetProxy(broker.host, broker.port).start() if via_proxy else None
     ingest = IngestProcess(db_url, broker.host, broker.port, broker.passwords["dashboard"],

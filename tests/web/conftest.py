@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,12 +15,10 @@ from pathlib import Path
 import av
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
 
 from broker.evidence import DEVICE_HEADER, SHA256_HEADER, evidence_path
-from broker.mosquitto import free_port
 from dashboard.app import create_app
 from dashboard.auth.users import create_user
 from dashboard.db.engine import Database
@@ -31,6 +28,7 @@ from dashboard.ingest.consumer import IngestConsumer
 from dashboard.registry import CameraSpec, register_device
 from dashboard.settings import DashboardSettings, MqttSettings
 from tests.dashboard.conftest import db_url, postgres_database, postgres_server  # noqa: F401  (fixtures)
+from tests.support.http import serve_app
 from tests.support.mqtt import BrokerHandle, connect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,20 +51,6 @@ class Dashboard:
 
     def url(self, path: str) -> str:
         return self.base_url + path
-
-
-def _serve(app: object, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",  # type: ignore[arg-type]
-                            timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-web-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    return server, thread
 
 
 def _seed(db: Database) -> str:
@@ -102,13 +86,10 @@ def dashboard(fresh_mosquitto: BrokerHandle, db_url: str, tmp_path: Path) -> Ite
     app = create_app(settings, db=db)
     token = _seed(db)
     consumer = IngestConsumer.from_settings(settings, db).start()
-    port = free_port()
-    server, thread = _serve(app, port)
     try:
-        yield Dashboard(f"http://127.0.0.1:{port}", settings, db, token, fresh_mosquitto, consumer, app)
+        with serve_app(app, "uvicorn-web-test") as base:
+            yield Dashboard(base, settings, db, token, fresh_mosquitto, consumer, app)
     finally:
-        server.should_exit = True
-        thread.join(10)
         consumer.stop()
         db.dispose()
 
