@@ -14,11 +14,12 @@ from sqlalchemy.orm import Session
 
 from dashboard.db.models import LeaveRecord, Staff, User, utcnow
 from dashboard.enums import ApprovalLevel, LeaveStatus, LeaveType
+from dashboard.services.errors import Invalid
 from dashboard.settings import LeavePolicy
 
 
-class LeaveError(ValueError):
-    pass
+class LeaveError(Invalid):
+    """Leave the policy refuses (a ValueError, and a service refusal: the API answers 422)."""
 
 
 def leave_days(start: datetime, end: datetime) -> float:

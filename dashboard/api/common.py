@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, BinaryIO, TypeVar
 
-from fastapi import HTTPException, Path, Query, Request, status
+from fastapi import Form, HTTPException, Path, Query, Request, status
+from fastapi.routing import APIRoute
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from dashboard.services.errors import ServiceError
 
 T = TypeVar("T")
 
@@ -16,8 +21,28 @@ MAX_ID = 2**31 - 1  # INTEGER on every backend; larger numbers cannot name a row
 
 LimitQ = Query(50, ge=1, le=500)
 OffsetQ = Query(0, ge=0, le=MAX_ID)
-IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+# The one integer id type of every path, API and web alike: a number no row can have is refused (422)
+# before it reaches the database (where SQLite overflows and PostgreSQL raises: both were a 500).
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="row id")]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
+IdForm = Annotated[int, Form(ge=1, le=MAX_ID)]  # a row chosen in a page's form
+EVENT_ID_MAX = 64  # Event.event_id's column
+EventIdPath = Annotated[str, Path(min_length=1, max_length=EVENT_ID_MAX, description="the edge's event id")]
+
+
+class ServiceRoute(APIRoute):
+    """A route whose handler calls dashboard.services: a refusal becomes the HTTP error it names."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ServiceError as exc:
+                raise HTTPException(exc.status_code, str(exc)) from None
+
+        return handle
 
 
 def get_or_404(db: Session, model: type[T], key: Any, what: str | None = None) -> T:

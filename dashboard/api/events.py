@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import AwareDatetime
 from sqlalchemy import Select, select
 from sqlalchemy.orm import selectinload
 
-from dashboard.api.common import MAX_ID, IdQuery, LimitQ, OffsetQ, paginate
+from dashboard.api.common import MAX_ID, EventIdPath, IdQuery, LimitQ, OffsetQ, ServiceRoute, paginate
 from dashboard.api.schemas import (
     AckIn,
     AckOut,
@@ -21,12 +21,13 @@ from dashboard.api.schemas import (
     ReviewIn,
     ReviewOut,
 )
-from dashboard.auth.deps import ACK_ROLES, ALL_ROLES, REVIEW_ROLES, DbSession, client_ip, get_ctx, require_roles
-from dashboard.db.audit import audit
-from dashboard.db.models import AlertAck, Event, EventAttribution, PresenceInterval, Review, User, Window, utcnow
+from dashboard.auth.deps import Acknowledger, AnyUser, DbSession, Reviewer, actor, get_ctx
+from dashboard.db.models import AlertAck, Event, EventAttribution, PresenceInterval, Review, Window, utcnow
 from dashboard.enums import EventState, PresenceState, Verdict
+from dashboard.services import alerts as alert_service
+from dashboard.services import reviews as review_service
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], route_class=ServiceRoute)
 
 
 def _event_query() -> Select[Event]:
@@ -53,10 +54,14 @@ def _get_event(db: DbSession, event_id: str) -> Event:
     return event
 
 
+def _escalation(request: Request) -> timedelta:
+    return timedelta(minutes=get_ctx(request).settings.escalation_minutes)
+
+
 @router.get("/events", response_model=Page[EventOut])
 def list_events(
     db: DbSession,
-    _: User = Depends(require_roles(*ALL_ROLES)),
+    _: AnyUser,
     window_id: IdQuery = None,
     window: str | None = Query(None, description="window code"),
     site_id: str | None = None,
@@ -90,7 +95,7 @@ def list_events(
 
 
 @router.get("/events/{event_id}", response_model=EventOut)
-def get_event(event_id: str, db: DbSession, _: User = Depends(require_roles(*ALL_ROLES))) -> Event:
+def get_event(event_id: EventIdPath, db: DbSession, _: AnyUser) -> Event:
     return _get_event(db, event_id)
 
 
@@ -98,7 +103,7 @@ def get_event(event_id: str, db: DbSession, _: User = Depends(require_roles(*ALL
 def list_alerts(
     request: Request,
     db: DbSession,
-    _: User = Depends(require_roles(*ALL_ROLES)),
+    _: AnyUser,
     site_id: str | None = None,
     ongoing_only: bool = Query(False, description="only events that have not ended"),
     limit: int = LimitQ,
@@ -111,53 +116,36 @@ def list_alerts(
     if ongoing_only:
         stmt = stmt.where(Event.ended_at.is_(None))
     items, total = paginate(db, stmt.order_by(Event.started_at.desc(), Event.id.desc()), limit, offset)
-    cutoff = utcnow() - timedelta(minutes=get_ctx(request).settings.escalation_minutes)
-    alerts = [AlertOut(**EventOut.model_validate(e).model_dump(), escalated=e.started_at <= cutoff) for e in items]
+    now, escalation = utcnow(), _escalation(request)
+    alerts = [AlertOut(**EventOut.model_validate(e).model_dump(),
+                       escalated=alert_service.is_escalated(e, now, escalation)) for e in items]
     return {"items": alerts, "total": total, "limit": limit, "offset": offset}
 
 
 @router.post("/events/{event_id}/ack", response_model=AckOut, status_code=status.HTTP_201_CREATED)
-def acknowledge(
-    event_id: str, body: AckIn, request: Request, db: DbSession, user: User = Depends(require_roles(*ACK_ROLES))
-) -> AlertAck:
+def acknowledge(event_id: EventIdPath, body: AckIn, request: Request, db: DbSession, user: Acknowledger) -> AlertAck:
+    """Idempotent: a repeat (by anyone, here or on the page) answers with the first acknowledgement."""
     event = _get_event(db, event_id)
-    ack = AlertAck(event_pk=event.id, user_id=user.id, note=body.note, at=utcnow())
-    db.add(ack)
-    if event.acknowledged_at is None:
-        event.acknowledged_at = ack.at
-    db.flush()
-    audit(db, user, "acknowledge", "event", event.event_id, {"note": body.note}, ip=client_ip(request))
-    return ack
+    return alert_service.acknowledge(db, event, actor(request, user), body.note).ack
 
 
 @router.get("/events/{event_id}/reviews", response_model=list[ReviewOut])
-def list_reviews(event_id: str, db: DbSession, _: User = Depends(require_roles(*ALL_ROLES))) -> list[Review]:
+def list_reviews(event_id: EventIdPath, db: DbSession, _: AnyUser) -> list[Review]:
     event = _get_event(db, event_id)
     return list(db.scalars(select(Review).where(Review.event_pk == event.id).order_by(Review.at, Review.id)))
 
 
 @router.post("/events/{event_id}/reviews", response_model=ReviewOut, status_code=status.HTTP_201_CREATED)
-def review(
-    event_id: str, body: ReviewIn, request: Request, db: DbSession,
-    user: User = Depends(require_roles(*REVIEW_ROLES)),
-) -> Review:
+def review(event_id: EventIdPath, body: ReviewIn, request: Request, db: DbSession, user: Reviewer) -> Review:
     """Confirm or dismiss (false_alarm / excused / other) after watching the evidence; the latest counts."""
     event = _get_event(db, event_id)
-    row = Review(event_pk=event.id, user_id=user.id, verdict=body.verdict, reason=body.reason, note=body.note,
-                 at=utcnow())
-    db.add(row)
-    event.verdict = body.verdict
-    db.flush()
-    audit(db, user, "review", "event", event.event_id,
-          {"verdict": body.verdict.value, "reason": body.reason and body.reason.value, "note": body.note},
-          ip=client_ip(request))
-    return row
+    return review_service.record_review(db, event, actor(request, user), body.verdict, body.reason, body.note)
 
 
 @router.get("/presence", response_model=Page[IntervalOut])
 def list_presence(
     db: DbSession,
-    _: User = Depends(require_roles(*ALL_ROLES)),
+    _: AnyUser,
     window_id: IdQuery = None,
     state: PresenceState | None = None,
     since: AwareDatetime | None = None,

@@ -21,15 +21,15 @@ import json
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
 from broker.boxes import DETAILS_KEY, BoxFormatError, decode_boxes
 from broker.evidence import evidence_path
 from broker.payloads import Rule
-from dashboard.auth.deps import REVIEW_ROLES, DbSession, require_roles
-from dashboard.db.models import Event, Evidence, Review, User
+from dashboard.auth.deps import DbSession, Reviewer
+from dashboard.db.models import Event, Evidence, Review
 from dashboard.enums import ReviewReason, Verdict
 
 router = APIRouter(tags=["reviews"])
@@ -97,7 +97,7 @@ def _item(event: Event, review: Review, snapshot_url: str) -> tuple[ExportItem |
 def export_reviews(
     response: Response,
     db: DbSession,
-    _: User = Depends(require_roles(*REVIEW_ROLES)),
+    _: Reviewer,
     since: AwareDatetime | None = Query(None, description="reviewed at or after (ISO-8601 with timezone)"),
     limit: int = Query(5000, ge=1, le=50000, description="at most this many reviews are looked at, oldest first"),
 ) -> list[ExportItem]:

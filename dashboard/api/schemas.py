@@ -232,6 +232,8 @@ class LeaveOut(ORM):
     approval_level: ApprovalLevel
     approved_by: int | None
     approved_at: datetime | None
+    rejected_by: int | None
+    rejected_at: datetime | None
     created_at: datetime
 
 

@@ -3,15 +3,19 @@
 A request is authenticated by ``Authorization: Bearer cwt_...`` (scripts) or by the session cookie
 (browsers). Cookie-authenticated unsafe requests must carry the CSRF token (see sessions.py).
 
-Typical use::
+Typical use (the API and the web pages name the same checks)::
 
     @router.post("/reviews")
-    def review(..., user: User = Depends(require_roles(Role.ADMIN, Role.SUPERVISOR))): ...
+    def review(..., user: Reviewer): ...
+
+A refused check raises 401 / 403; the API answers that as JSON, the web pages as the login redirect or
+the translated "forbidden" page (dashboard/web/pages.py). Further checks (a hall scope, ...) belong here
+as more ``require_*`` factories and ``Annotated`` aliases of the same shape.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -24,6 +28,7 @@ from dashboard.auth.users import user_for_token
 from dashboard.context import AppContext
 from dashboard.db.models import Device, User
 from dashboard.enums import Role
+from dashboard.services.base import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -35,6 +40,7 @@ REVIEW_ROLES = (Role.ADMIN, Role.SUPERVISOR)
 LEAVE_ROLES = (Role.ADMIN, Role.SUPERVISOR)
 ROSTER_ROLES = (Role.ADMIN, Role.SUPERVISOR)
 ADMIN_ROLES = (Role.ADMIN,)
+REPORT_ROLES = (Role.ADMIN, Role.SUPERVISOR, Role.VIEWER)
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -89,18 +95,39 @@ async def current_user(user: User | None = Depends(optional_user)) -> User:
     return user
 
 
+def check_role(user: User, allowed: Collection[Role]) -> User:
+    """The user, or 403 when their role is not among ``allowed``."""
+    if user.role not in allowed:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not do this (needs one of "
+            f"{', '.join(sorted(r.value for r in allowed))})"
+        )
+    return user
+
+
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
     allowed = frozenset(roles)
 
     async def check(user: User = Depends(current_user)) -> User:
-        if user.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"role {user.role.value} may not do this (needs one of "
-                f"{', '.join(sorted(r.value for r in allowed))})"
-            )
-        return user
+        return check_role(user, allowed)
 
     return check
+
+
+# Ready-made role checks: a route names who may call it in its signature (``user: Reviewer``).
+AnyUser = Annotated[User, Depends(require_roles(*ALL_ROLES))]
+Acknowledger = Annotated[User, Depends(require_roles(*ACK_ROLES))]
+Reviewer = Annotated[User, Depends(require_roles(*REVIEW_ROLES))]
+LeaveManager = Annotated[User, Depends(require_roles(*LEAVE_ROLES))]
+NoticeWriter = Annotated[User, Depends(require_roles(*NOTICE_ROLES))]
+RosterManager = Annotated[User, Depends(require_roles(*ROSTER_ROLES))]
+Administrator = Annotated[User, Depends(require_roles(*ADMIN_ROLES))]
+ReportReader = Annotated[User, Depends(require_roles(*REPORT_ROLES))]
+
+
+def actor(request: Request, user: User) -> Actor:
+    """Who acts, from where, now: what a service records in the audit trail."""
+    return Actor(user, client_ip(request))
 
 
 def current_device(request: Request, db: DbSession) -> Device:

@@ -160,6 +160,9 @@ class LeaveRecord(Base):
     approval_level: Mapped[ApprovalLevel] = mapped_column(str_enum(ApprovalLevel))
     approved_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     approved_at: Mapped[datetime | None]
+    # Who turned the request down (never recorded as its approver).
+    rejected_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    rejected_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.topics import TopicError, check_segment
-from dashboard import leave
 from dashboard.auth.deps import ADMIN_ROLES, ROSTER_ROLES
 from dashboard.auth.users import create_user
 from dashboard.context import AppContext
@@ -27,6 +26,8 @@ from dashboard.db.models import Camera, Device, Roster, Site, Staff, User, Windo
 from dashboard.db.relink import Linker
 from dashboard.enums import Role
 from dashboard.registry import ensure_site, ensure_window
+from dashboard.services import leave as leave_service
+from dashboard.services.base import Actor
 from dashboard.web import queries
 
 SECTIONS = ("sites", "devices", "windows", "cameras", "staff", "rosters", "users", "hours", "retention")
@@ -389,21 +390,19 @@ class ImportResult:
 
 
 def import_leave_csv(app: AppContext, user: User, content: bytes, ip: str | None) -> ImportResult:
-    """Core's all-or-nothing importer; its row errors are shown as they come (they name the line)."""
+    """Core's all-or-nothing importer (through dashboard.services, as the API); its row errors are shown as
+    they come (they name the line)."""
     try:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         return ImportResult(errors=["UTF-8"])
     with app.db.session() as db:
-        rows, errors = leave.import_leave_csv(db, text, policy=app.settings.leave_policy,
-                                              tz=ZoneInfo(app.settings.site.timezone), actor=user)
+        rows, errors = leave_service.import_leave(
+            db, Actor(user, ip), text, policy=app.settings.leave_policy, tz=ZoneInfo(app.settings.site.timezone),
+            grace=timedelta(minutes=app.settings.notice_grace_minutes))
         if errors:
             db.rollback()
             return ImportResult(errors=[f"{e.row}: {e.error}" for e in errors])
-        linker = Linker(db, timedelta(minutes=app.settings.notice_grace_minutes))
-        for row in rows:
-            linker.relink_staff(row.staff_id, row.start, row.end)
-        audit(db, user, "import", "leave", None, {"count": len(rows)}, ip=ip)
         return ImportResult(created=len(rows))
 
 

@@ -1,8 +1,8 @@
-"""What the web pages read and write, on core's SQLAlchemy models.
+"""What the web pages read, on core's SQLAlchemy models. (What they write goes through dashboard.services,
+the same code the API calls.)
 
 The views are plain dataclasses so templates never trigger lazy loads, and the live (SSE) endpoints can
-fingerprint a row to send only what changed. Writes made from the pages (acknowledge, review, leave,
-off-post notice) also leave an audit-log entry naming who did it.
+fingerprint a row to send only what changed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from broker.payloads import Rule
-from dashboard.db.audit import audit as core_audit
 from dashboard.db.models import (
     AbsenceClassification,
     AlertAck,
@@ -35,17 +34,8 @@ from dashboard.db.models import (
     User,
     Window,
 )
-from dashboard.db.relink import Linker
-from dashboard.enums import (
-    DeviceStatus,
-    LeaveStatus,
-    LeaveType,
-    PresenceState,
-    ReviewReason,
-    Verdict,
-)
-from dashboard.leave import new_leave
-from dashboard.settings import LeavePolicy
+from dashboard.enums import DeviceStatus, LeaveStatus, PresenceState
+from dashboard.services.alerts import escalated_clause, is_escalated
 
 # -- hall board -----------------------------------------------------------------------------------------
 BOARD_STATES = ("staffed", "paused", "unattended", "camera_offline", "unobserved")
@@ -177,11 +167,6 @@ class AlertFilter:
     status: str = "open"  # open (not acknowledged) | escalated (open past the escalation time) | all
 
 
-def is_escalated(event: Event, now: datetime, escalation: timedelta) -> bool:
-    """Unacknowledged past the configured time: supervisors see it flagged (and counted in their menu)."""
-    return event.acknowledged_at is None and now - event.received_at >= escalation
-
-
 def _evidence_id(event: Event, kind: str) -> str | None:
     for ref in event.evidence or []:
         if isinstance(ref, dict) and ref.get("kind") == kind and ref.get("id"):
@@ -233,7 +218,7 @@ def alerts(db: Session, flt: AlertFilter, now: datetime, escalation: timedelta, 
     if flt.status in ("open", "escalated"):
         q = q.where(Event.acknowledged_at.is_(None))
     if flt.status == "escalated":
-        q = q.where(Event.received_at <= now - escalation)
+        q = q.where(escalated_clause(now, escalation))
     return alert_views(db, list(db.scalars(q)), now, escalation)
 
 
@@ -255,30 +240,12 @@ def alert_counts(db: Session, now: datetime, escalation: timedelta) -> dict[str,
     unacked = Event.acknowledged_at.is_(None)
     return {
         "unacked": db.scalar(select(func.count()).select_from(Event).where(unacked)) or 0,
-        "escalated": db.scalar(
-            select(func.count()).select_from(Event).where(unacked, Event.received_at <= now - escalation)) or 0,
+        "escalated": db.scalar(select(func.count()).select_from(Event).where(escalated_clause(now, escalation))) or 0,
     }
-
-
-def audit(db: Session, user: User, action: str, entity: str, entity_id: object, ip: str | None,
-          **detail: Any) -> None:
-    core_audit(db, user, action, entity, entity_id, detail=detail, ip=ip)
 
 
 def latest_event_pk(db: Session) -> int:
     return db.scalar(select(func.max(Event.id))) or 0
-
-
-def acknowledge(db: Session, event: Event, user: User, note: str | None, now: datetime, ip: str | None) -> bool:
-    """Record who acknowledged and when. Idempotent: the first acknowledgement stands (False if already)."""
-    if event.acknowledged_at is not None:
-        return False
-    note = (note or "").strip() or None
-    db.add(AlertAck(event_pk=event.id, user_id=user.id, at=now, note=note))
-    event.acknowledged_at = now
-    event.updated_at = now
-    audit(db, user, "acknowledge", "event", event.event_id, ip, note=note)
-    return True
 
 
 # -- review ---------------------------------------------------------------------------------------------
@@ -319,32 +286,11 @@ def latest_review(db: Session, event_pk: int) -> ReviewView | None:
     ).first()
     if row is None:
         return None
-    r, username, display = row.tuple()
+    r, username, display = row
     return ReviewView(r.verdict.value, r.reason.value if r.reason else None, r.note, display or username, r.at)
 
 
-def record_review(db: Session, event: Event, user: User, verdict: Verdict, reason: ReviewReason | None,
-                  note: str | None, now: datetime, ip: str | None) -> None:
-    """A supervisor's verdict; the latest counts. Only confirmed violations count in reports."""
-    if verdict is Verdict.DISMISS and reason is None:
-        raise ValueError("a dismissal needs a reason")
-    if verdict is Verdict.CONFIRM:
-        reason = None
-    note = (note or "").strip() or None
-    db.add(Review(event_pk=event.id, user_id=user.id, verdict=verdict, reason=reason, note=note, at=now))
-    event.verdict = verdict
-    event.updated_at = now
-    audit(db, user, "review", "event", event.event_id, ip, verdict=verdict.value,
-          reason=reason.value if reason else None, note=note)
-
-
 # -- leave and off-post notices -------------------------------------------------------------------------
-def relink(db: Session, staff_id: int, start: datetime, end: datetime, grace: timedelta) -> None:
-    """A leave or notice entered after the fact re-classifies the absences it covers (core's linker)."""
-    db.flush()
-    Linker(db, grace).relink_staff(staff_id, start, end)
-
-
 @dataclass(frozen=True)
 class LeaveView:
     id: int
@@ -355,72 +301,49 @@ class LeaveView:
     status: str
     approval_level: str
     reason: str | None
-    approved_by: str | None
-    approved_at: datetime | None
+    decided_by: str | None  # the approver of an approved leave, the rejecter of a rejected one
+    decided_at: datetime | None
 
 
 def leave_records(db: Session, limit: int = 100) -> list[LeaveView]:
-    approver = User.__table__.alias("approver")
+    approver, rejecter = User.__table__.alias("approver"), User.__table__.alias("rejecter")
     rows = db.execute(
-        select(LeaveRecord, Staff.name, approver.c.display_name, approver.c.username)
+        select(LeaveRecord, Staff.name, approver.c.display_name, approver.c.username, rejecter.c.display_name,
+               rejecter.c.username)
         .join(Staff, Staff.id == LeaveRecord.staff_id)
         .outerjoin(approver, approver.c.id == LeaveRecord.approved_by)
+        .outerjoin(rejecter, rejecter.c.id == LeaveRecord.rejected_by)
         .order_by(LeaveRecord.start.desc()).limit(limit)
     )
-    return [LeaveView(r.id, name, r.type.value, r.start, r.end, r.status.value, r.approval_level.value, r.reason,
-                      display or username, r.approved_at) for r, name, display, username in rows]
-
-
-def create_leave(db: Session, staff_id: int, type_: LeaveType, start: datetime, end: datetime, reason: str | None,
-                 policy: LeavePolicy, user: User, ip: str | None, grace: timedelta) -> LeaveRecord:
-    """Core's policy decides the approval level and refuses impossible leave (LeaveError is a ValueError)."""
-    row = new_leave(db, staff_id=staff_id, type_=type_, start=start, end=end, policy=policy,
-                    reason=(reason or "").strip() or None, actor=user)
-    audit(db, user, "create", "leave", row.id, ip, staff_id=staff_id, type=type_.value)
-    relink(db, staff_id, start, end, grace)
-    return row
-
-
-def decide_leave(db: Session, leave: LeaveRecord, decision: LeaveStatus, user: User, now: datetime,
-                 ip: str | None, grace: timedelta) -> None:
-    if leave.status is not LeaveStatus.PENDING:
-        raise ValueError("only a pending leave can be decided")
-    leave.status = decision
-    leave.approved_by = user.id
-    leave.approved_at = now
-    audit(db, user, decision.value, "leave", leave.id, ip)
-    relink(db, leave.staff_id, leave.start, leave.end, grace)
+    out = []
+    for r, name, a_display, a_user, r_display, r_user in rows:
+        rejected = r.status is LeaveStatus.REJECTED
+        out.append(LeaveView(r.id, name, r.type.value, r.start, r.end, r.status.value, r.approval_level.value,
+                             r.reason, (r_display or r_user) if rejected else (a_display or a_user),
+                             r.rejected_at if rejected else r.approved_at))
+    return out
 
 
 @dataclass(frozen=True)
 class NoticeView:
+    id: int
     staff: str
     reason: str
     left_at: datetime
     expected_return: datetime
     actual_return: datetime | None
+    created_by: int | None
+
+    @property
+    def minutes(self) -> int:
+        return max(1, round((self.expected_return - self.left_at).total_seconds() / 60))
 
 
 def recent_notices(db: Session, limit: int = 20) -> list[NoticeView]:
     rows = db.execute(select(OffPostNotice, Staff.name).join(Staff, Staff.id == OffPostNotice.staff_id)
                       .order_by(OffPostNotice.left_at.desc()).limit(limit))
-    return [NoticeView(name, n.reason, n.left_at, n.expected_return, n.actual_return)
+    return [NoticeView(n.id, name, n.reason, n.left_at, n.expected_return, n.actual_return, n.created_by)
             for n, name in rows]
-
-
-def create_notice(db: Session, staff_id: int, reason: str, minutes: int, now: datetime, user: User,
-                  ip: str | None, grace: timedelta) -> OffPostNotice:
-    if db.get(Staff, staff_id) is None:
-        raise ValueError("unknown staff")
-    window_id = db.scalar(select(Roster.window_id).where(Roster.staff_id == staff_id, Roster.start <= now,
-                                                         Roster.end > now).limit(1))
-    row = OffPostNotice(staff_id=staff_id, window_id=window_id, reason=reason.strip(), left_at=now,
-                        expected_return=now + timedelta(minutes=minutes), created_by=user.id)
-    db.add(row)
-    db.flush()
-    audit(db, user, "create", "off_post_notice", row.id, ip, staff_id=staff_id)
-    relink(db, staff_id, now, row.expected_return, grace)
-    return row
 
 
 @dataclass(frozen=True)

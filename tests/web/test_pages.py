@@ -112,14 +112,14 @@ def _csrf(client: TestClient) -> str:
 
 
 def _event(app: FastAPI, rule: Rule = Rule.UNATTENDED_NO_SIGN, received_ago: timedelta = timedelta(0),  # noqa: F811
-           ended: bool = False) -> int:
+           ended: bool = False, started_ago: timedelta = timedelta(minutes=2)) -> int:
     with _db(app).session() as s:
         if s.get(Camera, 1) is None:
             register_device(s, "hall1", "edge-a", [CameraSpec("cam1", ("w01",))])
     now = utcnow()
     msg = EventMessage(site="hall1", device="edge-a", event_id=f"evt-{now.timestamp():.6f}".replace(".", "-"),
                        seq=1 if ended else 0, phase=EventPhase.END if ended else EventPhase.START, rule=rule,
-                       severity=Severity.HIGH, camera="cam1", window="w01", started_at=now - timedelta(minutes=2),
+                       severity=Severity.HIGH, camera="cam1", window="w01", started_at=now - started_ago,
                        ended_at=now if ended else None, sent_at=now, confidence=0.8)
     topic = str(Topic(TopicKind.EVENT, "hall1", "edge-a", "cam1", "w01"))
     result = Ingestor(_db(app)).apply([RawMessage(topic, encode(msg), now - received_ago)])
@@ -214,7 +214,7 @@ def test_acknowledge_needs_the_csrf_token_and_records_who_once(app: FastAPI) -> 
 @pytest.mark.db
 def test_unacknowledged_alerts_escalate_after_the_configured_time(app: FastAPI) -> None:  # noqa: F811
     minutes = app.state.ctx.settings.escalation_minutes
-    old = _event(app, received_ago=timedelta(minutes=minutes, seconds=5))
+    old = _event(app, started_ago=timedelta(minutes=minutes, seconds=5))
     fresh = _event(app, Rule.PHONE_USE)
     supervisor = _client(app, "chief", Role.SUPERVISOR)
     page = supervisor.get("/alerts").text
@@ -295,7 +295,7 @@ def test_leave_is_registered_approved_and_imported(app: FastAPI) -> None:  # noq
 @pytest.mark.db
 def test_escalated_filter_shows_only_overdue_unacknowledged_alerts(app: FastAPI) -> None:  # noqa: F811
     minutes = app.state.ctx.settings.escalation_minutes
-    old = _event(app, received_ago=timedelta(minutes=minutes + 1))
+    old = _event(app, started_ago=timedelta(minutes=minutes + 1))
     fresh = _event(app, Rule.PHONE_USE)
     chief = _client(app, "chief", Role.SUPERVISOR)
     page = chief.get("/alerts", params={"status": "escalated"}).text
