@@ -20,7 +20,7 @@ from broker.codec import encode
 from broker.evidence import SHA256_HEADER
 from broker.payloads import ModelRollout
 from broker.topics import model_command_topic
-from dashboard.api.common import SHA256_HEX, IdPath, LimitQ, OffsetQ, get_or_404, paginate, stream_body_to
+from dashboard.api.common import SHA256_HEX, IdPath, KeyPath, LimitQ, OffsetQ, get_or_404, paginate, stream_body_to
 from dashboard.api.schemas import (
     AuditOut,
     DeadLetterOut,
@@ -152,7 +152,7 @@ def add_model(body: ModelVersionIn, request: Request, db: DbSession,
 
 
 @router.post("/models/{version}/rollout", response_model=RolloutOut)
-def rollout(version: str, body: RolloutIn, request: Request, db: DbSession,
+def rollout(version: KeyPath, body: RolloutIn, request: Request, db: DbSession,
             admin: User = Depends(require_roles(*ADMIN_ROLES))) -> RolloutOut:
     """Publish a retained ModelRollout to each device's cmd/model topic (QoS 1)."""
     publisher = get_ctx(request).publisher
@@ -195,7 +195,7 @@ def model_file_path(version: str) -> str:
 @router.put("/models/{version}/file", response_model=ModelVersionOut, status_code=status.HTTP_201_CREATED,
             responses={409: {}, 413: {}, 422: {}})
 async def upload_model(
-    version: str, request: Request, db: DbSession, admin: User = Depends(require_roles(*ADMIN_ROLES)),
+    version: KeyPath, request: Request, db: DbSession, admin: User = Depends(require_roles(*ADMIN_ROLES)),
     notes: str | None = Query(None, max_length=2000),
 ) -> ModelVersion:
     """Register a new version from the ONNX file in the body (``X-Content-SHA256`` checked when sent)."""
@@ -247,7 +247,8 @@ def _chunks(store: EvidenceStore, key: str) -> Iterator[bytes]:
 
 
 @router.get("/models/{version}/file", response_class=StreamingResponse, responses={404: {}})
-def download_model(version: str, request: Request, db: DbSession, _: str = Depends(model_reader)) -> StreamingResponse:
+def download_model(version: KeyPath, request: Request, db: DbSession,
+                   _: str = Depends(model_reader)) -> StreamingResponse:
     model = db.scalar(select(ModelVersion).where(ModelVersion.version == version))
     store = get_ctx(request).evidence
     if model is None or not store.exists(model_key(model.sha256)):

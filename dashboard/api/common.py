@@ -26,8 +26,9 @@ OffsetQ = Query(0, ge=0, le=MAX_ID)
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="row id")]
 IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 IdForm = Annotated[int, Form(ge=1, le=MAX_ID)]  # a row chosen in a page's form
-EVENT_ID_MAX = 64  # Event.event_id's column
-EventIdPath = Annotated[str, Path(min_length=1, max_length=EVENT_ID_MAX, description="the edge's event id")]
+KEY_MAX = 64  # the String(64) keys: event ids, device ids, model versions, evidence ids
+EventIdPath = Annotated[str, Path(min_length=1, max_length=KEY_MAX, description="the edge's event id")]
+KeyPath = Annotated[str, Path(min_length=1, max_length=KEY_MAX, description="a text key (device id, version)")]
 
 
 class ServiceRoute(APIRoute):

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from dashboard.api.common import get_or_404
+from dashboard.api.common import KeyPath, get_or_404
 from dashboard.api.schemas import (
     CameraOut,
     DeviceIn,
@@ -86,7 +86,7 @@ def create_device(body: DeviceIn, request: Request, db: DbSession,
 
 
 @router.post("/devices/{device_id}/token", response_model=DeviceRegistered)
-def rotate_device_token(device_id: str, request: Request, db: DbSession,
+def rotate_device_token(device_id: KeyPath, request: Request, db: DbSession,
                         user: User = Depends(require_roles(*ADMIN_ROLES))) -> DeviceRegistered:
     """Issue a new upload token; the old one stops working at once."""
     device = get_or_404(db, Device, device_id, "device")
@@ -98,7 +98,7 @@ def rotate_device_token(device_id: str, request: Request, db: DbSession,
 
 
 @router.delete("/devices/{device_id}", status_code=status.HTTP_204_NO_CONTENT)
-def deactivate_device(device_id: str, request: Request, db: DbSession,
+def deactivate_device(device_id: KeyPath, request: Request, db: DbSession,
                       user: User = Depends(require_roles(*ADMIN_ROLES))) -> None:
     """Stop ingesting and accepting uploads from a device (its records stay)."""
     device = get_or_404(db, Device, device_id, "device")

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.routing import NoMatchFound
 
 from broker.topics import TopicError, check_segment
 from dashboard.auth.deps import ADMIN_ROLES, ROSTER_ROLES
@@ -408,11 +409,11 @@ def import_leave_csv(app: AppContext, user: User, content: bytes, ip: str | None
 
 def report_links(request: Request) -> list[dict[str, str]]:
     """Links to dashboard.reports' pages/downloads, by route name, when its router is mounted."""
-    names = {getattr(r, "name", None): getattr(r, "path", "") for r in request.app.routes}
     links = []
     for name, key in (("reports_index", "reports.link_index"), ("monthly_report", "reports.link_monthly"),
                       ("monthly_report_xlsx", "reports.link_xlsx"), ("monthly_report_csv", "reports.link_csv")):
-        path = names.get(name)
-        if path and "{" not in path:
-            links.append({"href": path, "key": key})
+        try:
+            links.append({"href": str(request.app.url_path_for(name)), "key": key})
+        except NoMatchFound:  # not mounted (or it needs parameters a plain link cannot give)
+            continue
     return links

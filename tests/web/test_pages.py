@@ -320,3 +320,11 @@ def test_service_hours_are_edited_and_an_invalid_schedule_is_never_written(app: 
     assert r.status_code == 422 and "输入有误" in r.text
     path = Path(app.state.ctx.settings.state_dir) / SCHEDULE_FILE
     assert path.read_text(encoding="utf-8") == good
+
+
+@pytest.mark.integration
+@pytest.mark.db
+def test_the_reports_page_links_to_the_mounted_reports(app: FastAPI) -> None:  # noqa: F811
+    # By route name: FastAPI keeps included routers as a tree, so a scan of app.routes found none of them.
+    page = _client(app, "boss", Role.ADMIN).get("/reports").text
+    assert 'href="/api/v1/reports/monthly.xlsx"' in page and 'href="/reports/monthly"' in page
