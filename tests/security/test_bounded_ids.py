@@ -48,7 +48,8 @@ def _walk(routes: list[BaseRoute], prefix: str = "") -> Iterator[tuple[str, APIR
         if isinstance(route, APIRoute):
             yield prefix + route.path, route
         elif hasattr(route, "original_router"):  # an included router (FastAPI keeps the tree)
-            yield from _walk(route.original_router.routes, prefix + route.include_context.prefix)
+            included: Any = route
+            yield from _walk(included.original_router.routes, prefix + included.include_context.prefix)
 
 
 def _path_params(dependant: Dependant) -> list[Any]:
@@ -66,7 +67,7 @@ def _routes_with_ids(application: FastAPI) -> list[tuple[str, str, APIRoute, boo
         if not params or "{path:path}" in path:
             continue
         has_int = any(p.field_info.annotation is int for p in params)
-        out += [(method, path, route, has_int) for method in sorted(route.methods - {"HEAD"})]
+        out += [(method, path, route, has_int) for method in sorted((route.methods or set()) - {"HEAD"})]
     return out
 
 
