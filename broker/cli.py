@@ -14,7 +14,7 @@ from typing import Any
 from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, TlsFiles, mosquitto_binary, write_files
 from broker.settings import BrokerSettings
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 
 log = logging.getLogger("counterwatch.broker")
 

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from counterwatch.config import ServiceSettings
+from common.config import ServiceSettings
 
 
 class BridgeSettings(BaseModel):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from counterwatch.config import ServiceSettings
+from common.config import ServiceSettings
 
 
 class MqttSettings(BaseModel):

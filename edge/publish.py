@@ -29,7 +29,7 @@ from broker.codec import encode
 from broker.evidence import DEVICE_HEADER, FINAL_STATUSES, SHA256_HEADER, evidence_path
 from broker.payloads import ModelRollout, NodeStatus, ReceiptMessage, StatusMessage
 from broker.topics import Topic, TopicKind, command_filter
-from counterwatch import __version__
+from common import __version__
 from edge.outbox import Outbox, OutClip
 from edge.settings import DashboardSettings, MqttSettings
 from edge.sources import Backoff

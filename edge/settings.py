@@ -17,7 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic_settings import SettingsConfigDict
 
 from broker.payloads import SegmentId
-from counterwatch.config import ServiceSettings
+from common.config import ServiceSettings
 from edge.detect import TAXONOMY
 from edge.outbox import ReceiptPolicy
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from broker.settings import BrokerSettings
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 
 
 def test_file_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,10 +42,10 @@ from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, free_port, write_files
 from broker.payloads import EventMessage, EventPhase, HeartbeatMessage, Rule, Severity
 from broker.topics import Topic, TopicKind
-from counterwatch.netproxy import NetProxy
 from dashboard.db.scratch import scratch_database
+from rigs.netproxy import NetProxy
 
-log = logging.getLogger("counterwatch.soak")
+log = logging.getLogger("rigs.soak")
 
 SITE = "hall1"
 FAULTS = ("broker", "netcut", "ingest")
