@@ -123,7 +123,7 @@ class SimDevice:
         self.site, self.device, self.cameras = site, device, cameras
         self.clock_offset = clock_offset
         self.outbox = Outbox(outbox_path, receipts=ReceiptPolicy(overtaken_s=lost_when_overtaken_s))
-        settings = MqttSettings(host=host, port=port, username=device, password=password, keepalive=keepalive,
+        settings = MqttSettings(host=host, port=port, username=device, password=password, keepalive_s=keepalive,
                                 client_id=f"cw-{site}-{device}")
         self.publisher = Publisher(settings, site=site, device=device, outbox=self.outbox)
         self.emitted: dict[str, Emitted] = {}
