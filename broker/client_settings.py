@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
 
 
+# Seconds between pings when idle; Mosquitto's bridge refuses less than 5.
+Keepalive = Annotated[int, Field(ge=5, le=3600)]
 _FLAGS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
 
 
@@ -43,7 +45,7 @@ class MqttClientSettings(StrictModel):
     username: str | None = None
     password: SecretStr | None = None
     tls: MqttTls | None = Field(default=None, description="absent: plain TCP")
-    keepalive_s: int = Field(30, ge=5, le=3600)
+    keepalive_s: Keepalive = 30
     client_id: str | None = Field(default=None, description="stable id for the persistent session")
 
     @model_validator(mode="before")

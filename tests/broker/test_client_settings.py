@@ -128,3 +128,24 @@ def test_dashboard_spelling_connects_over_tls(tmp_path: Path, pki: CertificateSe
                                "localhost", port, timeout=3)
         with pytest.raises(ValidationError):
             DashboardMqtt.model_validate({"tls": {"ca": str(pki.ca_cert), "cafile": "x"}})
+
+
+def test_bridge_uses_the_same_tls_and_keepalive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.cli import bridge_lines
+    from broker.settings import BrokerSettings
+
+    bridge = "bridge: {site: hall1, addresses: ['central:8883'], username: bridge-hall1, password: p, %s}\n"
+    cfg = _write(tmp_path / "broker.yaml", bridge % "tls: {ca: /pki/central-ca.crt, cert: /c.crt, key: /c.key}, "
+                                                   "keepalive_s: 45")
+    lines = bridge_lines(load_settings(BrokerSettings, cfg))
+    assert {"bridge_cafile /pki/central-ca.crt", "bridge_certfile /c.crt", "bridge_keyfile /c.key",
+            "keepalive_interval 45"} <= set(lines)
+    # The older flat spelling (CW_BROKER_BRIDGE__CAFILE, in deployments before the shared model) renders the same.
+    monkeypatch.setenv("CW_BROKER_BRIDGE__CAFILE", "/pki/central-ca.crt")
+    lines = bridge_lines(load_settings(BrokerSettings, _write(tmp_path / "b.yaml", bridge % "keepalive_s: 30")))
+    assert "bridge_cafile /pki/central-ca.crt" in lines and "keepalive_interval 30" in lines
+    monkeypatch.delenv("CW_BROKER_BRIDGE__CAFILE")
+    assert not any(line.startswith("bridge_cafile") for line in bridge_lines(
+        load_settings(BrokerSettings, _write(tmp_path / "c.yaml", bridge % "keepalive_s: 30"))))
+    with pytest.raises(ConfigError, match=r"needs tls\.ca"):
+        load_settings(BrokerSettings, _write(tmp_path / "d.yaml", bridge % "tls: {}"))
