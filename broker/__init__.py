@@ -1,6 +1,6 @@
 """The MQTT contract shared by edge and dashboard: topics, versioned payloads, broker configuration.
 
-This package is the *only* thing edge/ and dashboard/ have in common.
+This package is the *only* contract edge/ and dashboard/ share (both also stand on the common/ floor).
 """
 
 from broker.payloads import (

@@ -14,7 +14,7 @@ from typing import Any
 from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, TlsFiles, mosquitto_binary, write_files
 from broker.settings import BrokerSettings
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 
 log = logging.getLogger("counterwatch.broker")
 
@@ -43,9 +43,10 @@ def bridge_lines(settings: BrokerSettings) -> list[str]:
     if b is None:
         return []
     try:
-        tls = BridgeTls(b.cafile, b.certfile, b.keyfile) if b.cafile else None
+        tls = BridgeTls(b.tls.ca, b.tls.cert, b.tls.key) if b.tls is not None and b.tls.ca is not None else None
         return render_bridge(Bridge(site=b.site, addresses=b.addresses, remote_username=b.username,
-                                    remote_password=b.password.get_secret_value(), tls=tls))
+                                    remote_password=b.password.get_secret_value(), tls=tls,
+                                    keepalive_s=b.keepalive_s))
     except ValueError as exc:
         raise ConfigError(f"bridge: {exc}") from None
 

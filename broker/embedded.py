@@ -64,7 +64,7 @@ from amqtt.utils import gen_client_id
 
 from broker.credentials import Identity, Registry, acl_rules
 from broker.mosquitto import BrokerConfig, wait_for_port
-from counterwatch.config import ConfigError
+from common.config import ConfigError
 
 log = logging.getLogger("counterwatch.broker.embedded")
 

@@ -1,26 +1,46 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from counterwatch.config import ServiceSettings
+from broker.client_settings import Keepalive, MqttTls
+from common.config import ServiceSettings, StrictModel
 
 
-class BridgeSettings(BaseModel):
-    """A hall broker's bridge into the central broker (``broker/bridge.py``, ``docs/scale-out.md``)."""
-
-    model_config = ConfigDict(extra="forbid")
+class BridgeSettings(StrictModel):
+    """A hall broker's bridge into the central broker (``broker/bridge.py``, ``docs/scale-out.md``). TLS and
+    keepalive as for every MQTT client (broker/client_settings.py); the older flat ``cafile``, ``certfile``,
+    ``keyfile`` (``CW_BROKER_BRIDGE__CAFILE``) are still read."""
 
     site: str
     addresses: list[str] = Field(min_length=1, description="central host:port, in fail-over order")
     username: str = Field(description="a 'bridge' identity of this site on the central broker")
     password: SecretStr
-    cafile: Path | None = Field(default=None, description="central broker's CA: bridge over TLS")
-    certfile: Path | None = None
-    keyfile: Path | None = None
+    tls: MqttTls | None = Field(default=None, description="TLS to central; tls.ca is the central broker's CA")
+    keepalive_s: Keepalive = 30
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_tls_files(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not {"cafile", "certfile", "keyfile"} & data.keys():
+            return data
+        data = dict(data)
+        flat = {new: data.pop(old) for old, new in (("cafile", "ca"), ("certfile", "cert"), ("keyfile", "key"))
+                if old in data}
+        if isinstance(data.get("tls"), dict):
+            raise ValueError("give the bridge's TLS files either as tls: {ca, cert, key} or as cafile/certfile/keyfile")
+        if flat.get("ca") is not None:  # before, the files without a CA meant no TLS
+            data["tls"] = flat
+        return data
+
+    @model_validator(mode="after")
+    def _tls_needs_the_central_ca(self) -> BridgeSettings:
+        if self.tls is not None and self.tls.ca is None:
+            raise ValueError("a bridge over TLS needs tls.ca, the central broker's CA (Mosquitto has no default)")
+        return self
 
 
 class BrokerSettings(ServiceSettings):

@@ -1,3 +1,6 @@
-"""CounterWatch: on-duty monitoring for public service halls."""
+"""CounterWatch: on-duty monitoring for public service halls. This package is the ``counterwatch`` command
+(and ``up``); the version lives in :mod:`common` and is re-exported here."""
 
-__version__ = "0.1.0"
+from common import __version__
+
+__all__ = ["__version__"]

@@ -1,4 +1,5 @@
-"""``counterwatch bench ...``: benchmarks that print JSON. Each lives beside the code it measures."""
+"""``counterwatch bench ...``: benchmarks that print JSON. The harnesses live in :mod:`rigs`, which no service
+imports."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import argparse
 import importlib
 
 BENCHES = {
-    "edge": ("edge.bench", "edge pipeline throughput per core and ms per stage"),
-    "ingest": ("dashboard.bench_ingest", "MQTT -> database ingest rate and latency"),
-    "report": ("dashboard.reports.bench", "monthly reconciliation build time"),
-    "soak": ("counterwatch.soak", "many simulated cameras with injected faults"),
-    "broker": ("broker.bench_broker", "QoS 1 messages/s through a real Mosquitto"),
+    "edge": ("rigs.bench_edge", "edge pipeline throughput per core and ms per stage"),
+    "ingest": ("rigs.bench_ingest", "MQTT -> database ingest rate and latency"),
+    "report": ("rigs.bench_report", "monthly reconciliation build time"),
+    "soak": ("rigs.soak", "many simulated cameras with injected faults"),
+    "broker": ("rigs.bench_broker", "QoS 1 messages/s through a real Mosquitto"),
 }
 
 

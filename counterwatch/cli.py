@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from collections.abc import Sequence
 
-from counterwatch import __version__
+from common import __version__
+from common.logs import setup_logging
 
 # command -> (module that registers it, help)
 SERVICES: dict[str, tuple[str, str]] = {
@@ -41,10 +41,7 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(argv).parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose)
     handler = getattr(args, "handler", None)
     if handler is None:
         build_parser([args.command]).parse_args([args.command, "--help"])

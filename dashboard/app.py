@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
-from counterwatch import __version__
+from common import __version__
 from dashboard.api.routes import router as api_router
 from dashboard.auth.ratelimit import LoginLimiter
 from dashboard.auth.sessions import SessionCodec

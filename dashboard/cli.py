@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Any
 
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 from dashboard.settings import DashboardSettings
 
 log = logging.getLogger("counterwatch.dashboard")

@@ -1,26 +1,25 @@
-"""Dashboard settings: one object, from YAML + ``CW_DASHBOARD_*`` environment variables."""
+"""Dashboard settings: one object, from YAML + ``CW_DASHBOARD_*`` environment variables. Every section forbids
+unknown keys (a typo is an error naming its path, ``retention.day``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from counterwatch.config import ServiceSettings
+from broker.client_settings import MqttClientSettings
+from common.config import ServiceSettings, StrictModel
 
 
-class MqttSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
+class MqttSettings(MqttClientSettings):
+    """The ingest's broker connection (broker/client_settings.py: password, ``tls: {ca, cert, key}``,
+    ``keepalive_s``; ``tls: true`` + ``tls_cafile`` still read)."""
+
     username: str = "dashboard"
-    password: SecretStr | None = None
-    tls: bool = False
-    tls_cafile: Path | None = None
     # A fixed client id with clean_session=False: the broker keeps our QoS 1 queue while we are away.
     client_id: str = "counterwatch-dashboard"
-    keepalive_s: int = Field(30, ge=5)
     # Scale-out: every ingest consumer with the same group shares one stream ($share/<group>/<filter>); the
     # broker hands each message to one member, so several workers never insert the same message twice.
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
@@ -36,7 +35,7 @@ class MqttSettings(BaseModel):
         return f"$share/{self.shared_group}/{topic_filter}" if self.shared_group else topic_filter
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(StrictModel):
     # A batch is committed when it reaches max_batch messages or max_delay_ms after its first message;
     # messages are acknowledged to the broker only after their batch is committed.
     max_batch: int = Field(500, ge=1)
@@ -46,7 +45,7 @@ class IngestSettings(BaseModel):
     receipts: bool = True
 
 
-class LeavePolicy(BaseModel):
+class LeavePolicy(StrictModel):
     """Who must approve a leave of a given length (calendar days, rounded up)."""
 
     hall_head_max_days: float = Field(1.0, gt=0)
@@ -56,13 +55,13 @@ class LeavePolicy(BaseModel):
     unlimited_types: list[str] = Field(default_factory=lambda: ["maternity"])
 
 
-class SiteDefaults(BaseModel):
+class SiteDefaults(StrictModel):
     site_id: str = "hall1"
     name: str = "政务服务大厅"
     timezone: str = "Asia/Shanghai"
 
 
-class S3Settings(BaseModel):
+class S3Settings(StrictModel):
     """Evidence in an S3-compatible store (``evidence_store: s3``); credentials usually from CW_DASHBOARD_S3__*."""
 
     endpoint_url: str | None = Field(None, description="e.g. https://minio.hall.local:9000; None = AWS")
@@ -78,7 +77,7 @@ class S3Settings(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
 
 
-class RetentionSettings(BaseModel):
+class RetentionSettings(StrictModel):
     """How long evidence files are kept, in days from their upload (policy: dashboard/retention.py)."""
 
     days: int = Field(30, ge=1, description="evidence of events not confirmed: unreviewed, dismissed, unlinked")
@@ -99,7 +98,7 @@ class RetentionSettings(BaseModel):
         return self
 
 
-class HttpsSettings(BaseModel):
+class HttpsSettings(StrictModel):
     """HTTPS for the dashboard: served directly (certfile + keyfile) or behind a TLS-terminating proxy."""
 
     certfile: Path | None = Field(None, description="server certificate (PEM), e.g. from `broker make-certs`")

@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 from edge.settings import EdgeSettings
 
 log = logging.getLogger(__name__)

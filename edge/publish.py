@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from broker.codec import encode
 from broker.evidence import DEVICE_HEADER, FINAL_STATUSES, SHA256_HEADER, evidence_path
 from broker.payloads import ModelRollout, NodeStatus, ReceiptMessage, StatusMessage
 from broker.topics import Topic, TopicKind, command_filter
-from counterwatch import __version__
+from common import __version__
 from edge.outbox import Outbox, OutClip
 from edge.settings import DashboardSettings, MqttSettings
 from edge.sources import Backoff
@@ -66,14 +65,7 @@ class Publisher:
         client_id = settings.client_id or f"cw-{site}-{device}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
                                   protocol=mqtt.MQTTv311)
-        self.client.username_pw_set(settings.username or device, settings.password)
-        if settings.tls is not None:
-            self.client.tls_set(
-                ca_certs=str(settings.tls.ca),
-                certfile=str(settings.tls.cert) if settings.tls.cert else None,
-                keyfile=str(settings.tls.key) if settings.tls.key else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+        settings.configure(self.client, default_username=device)
         self._session_at = datetime.now(UTC)  # the ``at`` of this connection's Will and its ``online``
         self.connects = 0  # successful connections (health: reconnects = connects - 1)
         self.disconnects = 0  # connections lost (or closed) after being established
@@ -107,7 +99,7 @@ class Publisher:
     # -- lifecycle ----------------------------------------------------------------------------------------
 
     def start(self) -> Publisher:
-        self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
+        self.client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive_s)
         self.client.loop_start()
         self._thread.start()
         self._rollout_thread.start()

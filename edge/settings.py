@@ -16,8 +16,9 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from broker.client_settings import MqttClientSettings
 from broker.payloads import SegmentId
-from counterwatch.config import ServiceSettings
+from common.config import ServiceSettings
 from edge.detect import TAXONOMY
 from edge.outbox import ReceiptPolicy
 
@@ -155,20 +156,11 @@ class CameraConfig(_Strict):
         return self
 
 
-class TlsSettings(_Strict):
-    ca: Path
-    cert: Path | None = None
-    key: Path | None = None
+class MqttSettings(MqttClientSettings):
+    """The node's broker connection (broker/client_settings.py); the username defaults to the device id and
+    the client id to ``cw-{site}-{device}``."""
 
-
-class MqttSettings(_Strict):
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    username: str | None = Field(default=None, description="defaults to the device id")
-    password: str | None = None
-    tls: TlsSettings | None = None
-    keepalive: int = Field(30, ge=5, le=3600)
-    client_id: str | None = Field(default=None, description="stable id for the persistent session")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DashboardSettings(_Strict):

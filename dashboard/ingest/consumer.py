@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -95,10 +94,7 @@ class IngestConsumer:
         else:
             client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id, clean_session=False,
                                  protocol=mqtt.MQTTv311)
-        client.username_pw_set(cfg.username, cfg.password.get_secret_value() if cfg.password else None)
-        if cfg.tls:
-            client.tls_set(ca_certs=str(cfg.tls_cafile) if cfg.tls_cafile else None,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        cfg.configure(client)
         client.manual_ack_set(True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect

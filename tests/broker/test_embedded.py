@@ -10,7 +10,7 @@ import pytest
 from broker.credentials import Registry, Role
 from broker.embedded import STATE_FILE, RegistryWatcher, amqtt_config, serve_embedded
 from broker.mosquitto import BrokerConfig
-from counterwatch.config import ConfigError
+from common.config import ConfigError
 
 
 def test_registry_watcher_follows_the_file_and_survives_a_broken_one(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from counterwatch.config import ConfigError, load_settings
+from common.config import ConfigError, load_settings
 from edge.settings import EdgeSettings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -31,7 +31,7 @@ def test_broker_killed_mid_burst_loses_nothing(tmp_path: Path) -> None:
         stored_at_kill: list[int] = []
 
         def kill() -> None:
-            from counterwatch.soak import event_rows
+            from rigs.soak import event_rows
 
             stored_at_kill.append(event_rows(rig.db))
             rig.broker.kill_and_restart(DOWN_S)  # SIGKILL: no clean shutdown, no final persistence save
@@ -84,7 +84,7 @@ def test_broker_killed_while_the_ingest_is_behind_loses_nothing(tmp_path: Path) 
         rig.emit(2, 4.0)
         rig.ingest.kill()  # its persistent session stays: the broker queues for it
         rig.emit(1, 100.0)
-        from counterwatch.soak import wait_until
+        from rigs.soak import wait_until
 
         assert wait_until(lambda: rig.unsent() == 0, 10), "the broker took (PUBACKed) the whole burst"
         waiting = sum(d.outbox.awaiting_receipt() for d in rig.devices)

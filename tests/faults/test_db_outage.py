@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from counterwatch.soak import event_rows
 from dashboard.db.scratch import scratch_database
+from rigs.soak import event_rows
 from tests.support.faults import fault_rig
 from tests.support.postgres import PgCluster, postgres_bindir
 

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from broker.mosquitto import free_port
-from counterwatch.netproxy import NetProxy
-from counterwatch.soak import wait_until
+from rigs.netproxy import NetProxy
+from rigs.soak import wait_until
 
 
 class EchoServer:

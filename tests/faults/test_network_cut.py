@@ -72,7 +72,7 @@ def test_ten_minute_network_cut_loses_nothing_and_reports_it(tmp_path: Path) -> 
             seen = rig.device_status()
             return all(seen[n][0] == "online" and (seen[n][1] or {}).get("outbox_depth") == 0 for n in names)
 
-        from counterwatch.soak import wait_until
+        from rigs.soak import wait_until
 
         dashboard_settled = wait_until(settled, 30)
         status = rig.device_status()

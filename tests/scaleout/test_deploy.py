@@ -192,7 +192,7 @@ def test_compose_environment_builds_valid_settings(compose_file: Path, monkeypat
             if broker.bridge is not None:
                 assert f"connection {example['CW_SITE']}-to-central" in config
                 assert f"addresses {example['CW_CENTRAL_BROKER']}" in config
-                assert f"bridge_cafile {broker.bridge.cafile}" in config
+                assert broker.bridge.tls is not None and f"bridge_cafile {broker.bridge.tls.ca}" in config
         if any(k.startswith("CW_DASHBOARD_") for k in env):
             dash = load_with_env(monkeypatch, DashboardSettings, env)
             assert dash.database_url.startswith("postgresql+psycopg://counterwatch:")

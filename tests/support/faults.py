@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from counterwatch.netproxy import NetProxy
-from counterwatch.soak import (
+from dashboard.db.engine import Database
+from rigs.netproxy import NetProxy
+from rigs.soak import (
     Emitted,
     IngestProcess,
     SimDevice,
@@ -28,7 +29,6 @@ from counterwatch.soak import (
     stored_events,
     wait_until,
 )
-from dashboard.db.engine import Database
 
 
 @dataclass

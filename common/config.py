@@ -1,7 +1,9 @@
 """One settings object per service, read from a YAML file plus ``CW_``-prefixed environment variables.
 
 Environment wins over the file (so a deployment can override one value without copying the file); nested
-fields use ``__`` (``CW_MQTT__PORT=1884``). Invalid config fails at start with the field named.
+fields use ``__`` (``CW_MQTT__PORT=1884``). Invalid config fails at start with the field named, and so does
+an unknown key at any depth (``mqtt.hots: Extra inputs are not permitted``): every settings model derives
+from :class:`ServiceSettings` or :class:`StrictModel`, which forbid extras.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 S = TypeVar("S", bound="ServiceSettings")
@@ -23,6 +25,12 @@ class ConfigError(SystemExit):
     def __init__(self, message: str) -> None:
         super().__init__(f"configuration error: {message}")
         self.message = message
+
+
+class StrictModel(BaseModel):
+    """Base of every nested settings section: a misspelt key is an error, not a silently ignored value."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class ServiceSettings(BaseSettings):

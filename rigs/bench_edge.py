@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from counterwatch.config import load_settings
+from common.config import load_settings
 from edge.detect import DetectorHolder
 from edge.node import load_detector
 from edge.pipeline import CameraPipeline

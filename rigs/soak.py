@@ -42,10 +42,10 @@ from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, free_port, write_files
 from broker.payloads import EventMessage, EventPhase, HeartbeatMessage, Rule, Severity
 from broker.topics import Topic, TopicKind
-from counterwatch.netproxy import NetProxy
 from dashboard.db.scratch import scratch_database
+from rigs.netproxy import NetProxy
 
-log = logging.getLogger("counterwatch.soak")
+log = logging.getLogger("rigs.soak")
 
 SITE = "hall1"
 FAULTS = ("broker", "netcut", "ingest")
@@ -123,7 +123,7 @@ class SimDevice:
         self.site, self.device, self.cameras = site, device, cameras
         self.clock_offset = clock_offset
         self.outbox = Outbox(outbox_path, receipts=ReceiptPolicy(overtaken_s=lost_when_overtaken_s))
-        settings = MqttSettings(host=host, port=port, username=device, password=password, keepalive=keepalive,
+        settings = MqttSettings(host=host, port=port, username=device, password=password, keepalive_s=keepalive,
                                 client_id=f"cw-{site}-{device}")
         self.publisher = Publisher(settings, site=site, device=device, outbox=self.outbox)
         self.emitted: dict[str, Emitted] = {}
