@@ -18,8 +18,8 @@ from pydantic_settings import SettingsConfigDict
 
 from broker.payloads import SegmentId
 from counterwatch.config import ServiceSettings
-from edge.detect import TAXONOMY
 from edge.outbox import ReceiptPolicy
+from vision.taxonomy import TAXONOMY
 
 ROOT = Path(__file__).resolve().parents[1]
 
