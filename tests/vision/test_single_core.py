@@ -10,8 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ("edge", "models", "dashboard", "counterwatch", "broker", "common")
-CORE_ONLY = ("nms", "letterbox", "letterbox_into", "batched_nms", "sha256_file", "iou_matrix", "crop",
-             "suppress", "combine", "parse_names")
+CORE_ONLY = ("nms", "letterbox", "letterbox_into", "batched_nms", "sha256_file", "iou_matrix")
 
 
 def _definitions(folder: Path) -> list[str]:
