@@ -155,7 +155,8 @@ class CameraHealth(_Message):
 
     camera: SegmentId
     at: UtcDatetime
-    status: Literal["ok", "offline", "frozen", "obstructed", "dark"]
+    # error: the edge's analysis of this camera failed (detail: why); it restarts with back-off
+    status: Literal["ok", "offline", "frozen", "obstructed", "dark", "error"]
     fps: float = Field(ge=0)
     last_frame_at: UtcDatetime | None = None
     detail: str | None = Field(default=None, max_length=256)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urljoin, urlsplit
@@ -67,6 +67,20 @@ class CameraRun:
     clips: queue.Queue[EvidenceReady]
     done: threading.Event
     thread: threading.Thread | None = None
+    last_at: datetime = datetime.min  # the last frame's time; the node's start (aware) until the first frame
+    error: str | None = None  # why the analysis last failed, until it runs again (camera health "error")
+    restarts: int = 0
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before restarting a camera's failed analysis: doubles per consecutive failure, capped."""
+
+    initial_s: float = 1.0
+    max_s: float = 30.0
+
+    def delay(self, failures: int) -> float:
+        return min(self.max_s, self.initial_s * 2 ** max(0, failures - 1))
 
 
 class EdgeNode:
@@ -82,6 +96,7 @@ class EdgeNode:
                                    on_rollout=self.apply_rollout, inflight=settings.outbox.max_inflight)
         self.uploader = Uploader(settings.dashboard, device=settings.device, outbox=self.outbox)
         self.stop_event = threading.Event()
+        self.backoff = Backoff()
         self.started = time.monotonic()
         self.start_wall = start_wall or datetime.now(UTC)
         ocr = OcrWorker() if settings.sign.ocr else None
@@ -92,7 +107,8 @@ class EdgeNode:
             pipeline = CameraPipeline(cam, settings, self.detector, self.enqueue,
                                       on_evidence=self._evidence_sink(clips), ocr=ocr)
             reader = CameraReader(cam, frames, start_wall=self.start_wall, stop=self.stop_event)
-            self.cameras.append(CameraRun(cam, pipeline, reader, frames, clips, threading.Event()))
+            self.cameras.append(CameraRun(cam, pipeline, reader, frames, clips, threading.Event(),
+                                          last_at=self.start_wall))
 
     # -- outputs ------------------------------------------------------------------------------------------
 
@@ -156,30 +172,80 @@ class EdgeNode:
                 run.pipeline.recorder.release(ready.job)  # the outbox holds the clip and a message with it
 
     def _analyse(self, run: CameraRun) -> None:
+        """Supervises one camera's analysis (Frigate's watchdog is the model): any exception is logged,
+        reported as camera health ``error`` with its reason, and the analysis restarts after a back-off
+        that doubles with each consecutive failure. The windows are unobserved meanwhile, never absent."""
+        failures, ended = 0, False
+        while not self.stop_event.is_set():
+            try:
+                ended = self._analysis(run)
+                break
+            except Exception as exc:
+                failures = failures + 1 if run.error is not None else 1
+                self._failed(run, exc)
+                if self.stop_event.wait(self.backoff.delay(failures)):
+                    break
+                run.restarts += 1
+                log.warning("camera %s: analysis restarted (%d consecutive failure(s))", run.config.id, failures)
+        try:
+            self._finish(run, run.last_at if ended or is_file(run.config.source) else datetime.now(UTC))
+        except Exception:
+            log.exception("camera %s: closing its analysis failed", run.config.id)
+        finally:
+            run.done.set()
+
+    def _analysis(self, run: CameraRun) -> bool:
+        """The camera's analysis loop: True when its source ended, False when the node stops."""
         pipeline, live = run.pipeline, not is_file(run.config.source)
-        last_at = self.start_wall
         while not self.stop_event.is_set():
             try:
                 item = run.frames.get(timeout=1.0)
             except queue.Empty:
                 if live:
                     pipeline.tick(datetime.now(UTC))
-                self._attach_clips(run, last_at)
+                self._attach_clips(run, run.last_at)
                 continue
-            try:
-                if isinstance(item, Frame):
-                    last_at = item.at
-                    self._attach_clips(run, item.at)
-                    pipeline.process(item)
-                elif isinstance(item, SourceStatus):
-                    if item.state == "lost" and pipeline.windows:
-                        pipeline.blind(item.at if live else last_at, item.detail)
-                    elif item.state == "ended":
-                        self._finish(run, last_at)
-                        return
-            except Exception:
-                log.exception("camera %s: analysis failed on one frame; continuing", run.config.id)
-        self._finish(run, datetime.now(UTC) if live else last_at)
+            if isinstance(item, Frame):
+                run.last_at = item.at
+                self._attach_clips(run, item.at)
+                pipeline.process(item)
+                if run.error is not None:
+                    self._recovered(run)
+            elif isinstance(item, SourceStatus):
+                if item.state == "lost" and pipeline.windows:
+                    pipeline.blind(item.at if live else run.last_at, item.detail)
+                elif item.state == "ended":
+                    return True
+        return False
+
+    def _failed(self, run: CameraRun, exc: Exception) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:256]
+        log.exception("camera %s: analysis failed (%s); restarting it", run.config.id, reason)
+        at = datetime.now(UTC) if not is_file(run.config.source) else run.last_at
+        try:  # the windows go unobserved: their rules pause instead of timing an absence
+            if run.pipeline.windows:
+                run.pipeline.blind(at, f"analysis error: {reason}")
+        except Exception:
+            log.exception("camera %s: could not mark its windows unobserved", run.config.id)
+        run.error = reason
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        # 1 ms after the "offline" that blind() just sent: the dashboard keeps only strictly newer health.
+        at = max(at, run.pipeline.health.last_frame_at or at) + timedelta(milliseconds=1)
+        self.enqueue(CameraHealth(site=self.settings.site, device=self.settings.device, camera=run.config.id,
+                                  at=at, status="error",
+                                  fps=round(run.pipeline.frames / elapsed, 2),
+                                  last_frame_at=run.pipeline.health.last_frame_at, detail=reason))
+
+    def _recovered(self, run: CameraRun) -> None:
+        """The first frame analysed after a failure: camera health is the pipeline's own again."""
+        log.info("camera %s: analysis recovered after %s", run.config.id, run.error)
+        run.error = None
+        health = run.pipeline.health
+        elapsed = max(1e-6, time.monotonic() - self.started)
+        self.enqueue(CameraHealth(site=self.settings.site, device=self.settings.device, camera=run.config.id,
+                                  at=health.last_frame_at or datetime.now(UTC), status=health.status,
+                                  fps=round(run.pipeline.frames / elapsed, 2), last_frame_at=health.last_frame_at,
+                                  detail=health.detail or None))
 
     def _finish(self, run: CameraRun, at: datetime) -> None:
         run.pipeline.finish(at)
@@ -213,7 +279,7 @@ class EdgeNode:
             clips_recovered=self.outbox.counter("clips_recovered"),
             clips_truncated=self.outbox.counter("clips_truncated"),
             clips_lost_on_restart=self.outbox.counter("clips_lost_on_restart"),
-            cameras={r.config.id: r.pipeline.health.status for r in self.cameras},
+            cameras={r.config.id: "error" if r.error is not None else r.pipeline.health.status for r in self.cameras},
             analysis_fps={r.config.id: round(r.pipeline.frames / elapsed, 2) for r in self.cameras},
             model_version=self.detector.current.version,
             model_rollout=self.detector.report,

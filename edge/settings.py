@@ -19,8 +19,8 @@ from pydantic_settings import SettingsConfigDict
 from broker.client_settings import MqttClientSettings
 from broker.payloads import SegmentId
 from common.config import ServiceSettings
-from edge.detect import TAXONOMY
 from edge.outbox import ReceiptPolicy
+from vision.taxonomy import TAXONOMY
 
 ROOT = Path(__file__).resolve().parents[1]
 

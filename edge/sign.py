@@ -26,8 +26,8 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ from pydantic import BaseModel, ValidationError
 from edge.detect import ROOT, Detection, ModelError, sha256_file
 from edge.rules.engine import SignCue
 from edge.settings import SignSettings
+from vision.verifier import CropSpec, SignWiring, Suppression, rescore_signs
+from vision.verifier import SignVerifier as CoreVerifier
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +146,6 @@ class SignVote:
 # -- second-stage verifier ----------------------------------------------------------------------------------
 
 MANIFEST = ROOT / "models/manifest.json"
-_PAD = 114
 
 
 class VerifierSpec(BaseModel):
@@ -179,75 +180,25 @@ def shipped_verifier(manifest: Path = MANIFEST) -> tuple[Path, VerifierSpec] | N
     return manifest.parent / spec.file, spec
 
 
-def verifier_crop(image: npt.NDArray[np.uint8], box: Sequence[float], size: int, margin: float
-                  ) -> npt.NDArray[np.uint8]:
-    """Same recipe as models.signverify.crop (a test holds them equal): box + margin from the full frame,
-    gray outside it, stretched to size x size."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in box)
-    mx, my = (x2 - x1) * margin, (y2 - y1) * margin
-    ex1, ey1 = int(np.floor(x1 - mx)), int(np.floor(y1 - my))
-    ex2, ey2 = max(int(np.ceil(x2 + mx)), ex1 + 2), max(int(np.ceil(y2 + my)), ey1 + 2)
-    region: npt.NDArray[Any] = image[max(ey1, 0) : min(ey2, h), max(ex1, 0) : min(ex2, w)]
-    if region.size == 0:
-        region = np.full((ey2 - ey1, ex2 - ex1, 3), _PAD, np.uint8)
-    else:
-        region = cv2.copyMakeBorder(region, max(-ey1, 0), max(ey2 - h, 0), max(-ex1, 0), max(ex2 - w, 0),
-                                    cv2.BORDER_CONSTANT, value=(_PAD, _PAD, _PAD))
-    shrink = region.shape[0] > size or region.shape[1] > size
-    out = cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return np.asarray(out, dtype=np.uint8)
-
-
-def suppress_overlaps(boxes: npt.NDArray[np.float32], scores: npt.NDArray[np.float32], iou: float,
-                      containment: float) -> list[int]:
-    """Same rule as models.signverify.suppress (a test holds them equal): greedy by score, a candidate goes
-    when a better one overlaps it by IoU > ``iou`` or covers more than ``containment`` of the smaller."""
-    order = np.argsort(-scores, kind="stable")
-    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep: list[int] = []
-    for i in order:
-        if keep:
-            k = np.asarray(keep)
-            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
-            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
-            inter = iw * ih
-            if (inter / np.maximum(area[k] + area[i] - inter, 1e-9) > iou).any() or \
-                    (inter / np.maximum(np.minimum(area[k], area[i]), 1e-9) > containment).any():
-                continue
-        keep.append(int(i))
-    return keep
-
-
-class SignVerifier:
-    """The verifier ONNX on onnxruntime; refuses a file whose sha256 is not the manifest's."""
+class SignVerifier(CoreVerifier):
+    """The core's verifier (vision/verifier.py, the one ``models evaluate`` scores) wired by the manifest's
+    entry; refuses a file whose sha256 is not the manifest's."""
 
     def __init__(self, path: Path, spec: VerifierSpec, threads: int = 1) -> None:
-        import onnxruntime as ort
-
         if not path.is_file():
             raise ModelError(f"sign verifier {path} does not exist")
         actual = sha256_file(path)
         if actual != spec.sha256:
             raise ModelError(f"sign verifier {path} has sha256 {actual}, expected {spec.sha256}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        super().__init__(path, CropSpec(spec.size, spec.margin), threads)
         self.spec = spec
 
-    def probs(self, image: npt.NDArray[np.uint8], boxes: Sequence[Sequence[float]]) -> npt.NDArray[np.float32]:
-        """P(pause sign) per box (frame pixels)."""
-        if len(boxes) == 0:
-            return np.zeros(0, np.float32)
-        crops = np.stack([verifier_crop(image, b, self.spec.size, self.spec.margin) for b in boxes])
-        blob = np.ascontiguousarray(crops[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-        return np.asarray(self.session.run(None, {self.input_name: blob})[0], np.float32).reshape(-1)
-
-    def combine(self, det: float, p: float) -> float:
-        w = self.spec.weight
-        return float(max(det, 1e-6) ** (1 - w) * max(p, 1e-6) ** w)
+    @property
+    def wiring(self) -> SignWiring:
+        s = self.spec
+        rule = (Suppression(s.suppress_iou, s.suppress_containment)
+                if s.suppress_iou is not None and s.suppress_containment is not None else None)
+        return SignWiring(CropSpec(s.size, s.margin), s.min_det, s.weight, rule)
 
 
 @dataclass
@@ -283,14 +234,4 @@ class SignDetectorCue:
                 ) -> list[Detection]:
         if not self.active(detector_sha256) or self.verifier is None:
             return detections
-        v = self.verifier
-        signs = [d for d in detections if d.label == "pause_sign" and d.score >= v.spec.min_det]
-        probs = v.probs(image, [d.box for d in signs])
-        rescored = {id(d): replace(d, score=v.combine(d.score, float(p))) for d, p in zip(signs, probs, strict=True)}
-        if signs and v.spec.suppress_iou is not None and v.spec.suppress_containment is not None:
-            boxes = np.asarray([d.box for d in signs], np.float32)
-            scores = np.asarray([rescored[id(d)].score for d in signs], np.float32)
-            kept = {id(signs[i]) for i in suppress_overlaps(boxes, scores, v.spec.suppress_iou,
-                                                             v.spec.suppress_containment)}
-            rescored = {k: d for k, d in rescored.items() if k in kept}
-        return [rescored.get(id(d), d) for d in detections if d.label != "pause_sign" or id(d) in rescored]
+        return rescore_signs(self.verifier, self.verifier.wiring, image, detections)

@@ -110,13 +110,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--skip-export", action="store_true", help="keep the ONNX file; re-evaluate + manifest")
     p.set_defaults(handler=_export)
 
-    p = msub.add_parser("evaluate", help="per-class P/R/AP50 with onnxruntime only")
+    p = msub.add_parser("evaluate", help="per-class P/R/AP50 through the edge's own detector call")
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--data", type=Path, required=True, help="YOLO folder (images/ + labels/) or a split of it")
     p.add_argument("--split", default=None, help="split under images/ (default: DIR itself or 'val')")
     p.add_argument("--class-map", choices=["auto", "coco"], default="auto",
                    help="coco: map a COCO model's names onto the taxonomy (for the teacher)")
-    p.add_argument("--conf", type=float, default=0.25, help="operating threshold for precision/recall")
+    p.add_argument("--conf", type=float, default=None,
+                   help="operating threshold for precision/recall (default: the edge's detector confidence)")
+    p.add_argument("--iou", type=float, default=None, help="NMS IoU (default: the edge's detector iou)")
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
     p.add_argument("--include", default="*", help="glob of image names, e.g. 'sus_*' for suspisense only")
     p.add_argument("--json", action="store_true", help="print JSON")

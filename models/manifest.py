@@ -6,14 +6,15 @@ swapped file is refused with a clear error instead of producing silent garbage d
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from models.metrics import ClassMetrics
+from vision import operating
+from vision.identity import sha256_file
 
 MANIFEST_NAME = "manifest.json"
 
@@ -38,6 +39,25 @@ class DataSource(BaseModel):
     caveat: str = ""
 
 
+class OperatingPoint(BaseModel):
+    """How detections were produced for an evaluation: by default, exactly as the edge produces them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    call: str = operating.CALL
+    crops: str = operating.CROPS
+    iou: float = operating.IOU  # NMS overlap
+    confidence: float = operating.CONFIDENCE  # precision / recall are read here
+    labels: str = operating.LABELS
+    imgsz: int | None = None
+
+
+# What the figures measured before the one vision core were: the evaluator's own YOLO code.
+LEGACY_OPERATING_POINT = OperatingPoint(
+    call="models.infer.OnnxDetector (retired: its own letterbox, decode and NMS)", crops="full image",
+    iou=0.7, confidence=0.25, labels="model classes, NMS per model class, mapped onto the taxonomy after NMS")
+
+
 class Evaluation(BaseModel):
     """One evaluation run of the model (or the teacher) on one labelled split."""
 
@@ -46,6 +66,8 @@ class Evaluation(BaseModel):
     images: int
     ms_per_image_mean: float | None = None
     classes: dict[str, ClassMetrics]
+    # None: measured before the vision core, at LEGACY_OPERATING_POINT (not the edge's)
+    operating_point: OperatingPoint | None = None
 
 
 class AcceptanceCheck(BaseModel):
@@ -112,14 +134,12 @@ class Manifest(BaseModel):
     acceptance: list[AcceptanceCheck] = Field(default_factory=list)
     caveats: list[str] = Field(default_factory=list)
     sign_verifier: SignVerifier | None = None
+    # The edge's operating point (crops, NMS IoU, confidence, merged labels): what an evaluation measured
+    # through the vision core carries too.
+    operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+sha256_of = sha256_file  # the one implementation (vision/identity.py), under its old name here
 
 
 def load(path: Path) -> Manifest:

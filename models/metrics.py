@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from models.infer import iou_matrix
+from vision.boxes import iou_matrix
 
 
 def match(pred_boxes: npt.NDArray[np.float32], pred_scores: npt.NDArray[np.float32],

@@ -71,7 +71,8 @@ CAVEATS = [
 
 def _evaluation(report: EvalReport, description: str) -> Evaluation:
     return Evaluation(data=report.data, description=description, images=report.images,
-                      ms_per_image_mean=report.ms_per_image_mean, classes=report.classes)
+                      ms_per_image_mean=report.ms_per_image_mean, classes=report.classes,
+                      operating_point=report.operating_point)
 
 
 def _ap(ev: Evaluation, name: str) -> float:

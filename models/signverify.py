@@ -1,116 +1,20 @@
-"""Second-stage pause-sign verifier (runtime side: numpy + OpenCV + onnxruntime, no torch).
-
-The detector finds sign-shaped placards well (held-out recall 0.92 at conf 0.25) but cannot tell a
-暂停服务 card from a 欢迎光临 one well enough for precision >= 0.95. A small CNN looks again at each
-``pause_sign`` candidate: the box plus a context margin, cropped from the *full-resolution* frame (the
-detector saw it at 320 px) and resized to a small square, and answers "sign / not sign".
-
-Final score = ``det_score ** (1 - weight) * p_verify ** weight`` (a weighted geometric mean, see
-:func:`combine`); candidates under ``min_det`` are dropped, and then those a better candidate overlaps
-(:func:`suppress`). The crop recipe here is duplicated in
-edge/sign.py (the edge never imports models/); tests/models/test_signverify.py checks they agree.
-"""
+"""Second-stage pause-sign verifier: the runtime is the vision core's (vision/verifier.py), the one copy the
+edge runs too. The names stay here for the verifier's training and release tools."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from vision.letterbox import PAD_VALUE
+from vision.verifier import (
+           CropSpec,
+           SignVerifier,
+           SignWiring,
+           Suppression,
+           combine,
+           crop,
+           rescore_signs,
+           suppress,
+           to_blob,
+)
 
-import cv2
-import numpy as np
-import numpy.typing as npt
-
-from models.infer import FloatArray, Image
-
-PAD_VALUE = 114  # as the detector's letterbox
-
-
-@dataclass(frozen=True)
-class CropSpec:
-    size: int = 64  # square network input, pixels
-    margin: float = 0.15  # context added on every side, as a fraction of the box's width / height
-
-
-def crop(image: Image, box: tuple[float, float, float, float] | npt.NDArray[np.float32], spec: CropSpec) -> Image:
-    """The box plus its margin, padded with gray where it leaves the frame, resized (stretched) to a square.
-    Stretching keeps every pixel of a wide placard or a tall A4 sign; the CNN learns the squash."""
-    h, w = image.shape[:2]
-    x1, y1, x2, y2 = (float(v) for v in box)
-    mx, my = (x2 - x1) * spec.margin, (y2 - y1) * spec.margin
-    ex1, ey1 = int(np.floor(x1 - mx)), int(np.floor(y1 - my))
-    ex2, ey2 = max(int(np.ceil(x2 + mx)), ex1 + 2), max(int(np.ceil(y2 + my)), ey1 + 2)
-    region = image[max(ey1, 0) : min(ey2, h), max(ex1, 0) : min(ex2, w)]
-    if region.size == 0:
-        region = np.full((ey2 - ey1, ex2 - ex1, 3), PAD_VALUE, np.uint8)
-    else:
-        region = cv2.copyMakeBorder(region, max(-ey1, 0), max(ey2 - h, 0), max(-ex1, 0), max(ex2 - w, 0),
-                                    cv2.BORDER_CONSTANT, value=(PAD_VALUE, PAD_VALUE, PAD_VALUE))
-    shrink = region.shape[0] > spec.size or region.shape[1] > spec.size
-    return cv2.resize(region, (spec.size, spec.size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def to_blob(crops: list[Image] | npt.NDArray[np.uint8]) -> FloatArray:
-    """BGR uint8 crops -> (N, 3, S, S) float32 RGB in [0, 1] (the detector's convention)."""
-    arr = np.asarray(crops, dtype=np.uint8)
-    return np.ascontiguousarray(arr[..., ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-
-
-def combine(det_scores: FloatArray, probs: FloatArray, weight: float) -> FloatArray:
-    """Weighted geometric mean of detector score and verifier probability: the verifier can veto a
-    look-alike placard, while the detector's score still orders the signs it agrees on."""
-    d = np.clip(det_scores.astype(np.float64), 1e-6, 1.0)
-    p = np.clip(probs.astype(np.float64), 1e-6, 1.0)
-    return np.asarray(d ** (1.0 - weight) * p**weight, dtype=np.float32)
-
-
-@dataclass(frozen=True)
-class Suppression:
-    """After re-scoring, a sign candidate is dropped when a better one overlaps it by IoU > ``iou`` or
-    covers more than ``containment`` of the smaller box: the detector's NMS (IoU 0.7) keeps partial boxes of
-    one sign, and once the verifier vouches for them each would count as a false alarm."""
-
-    iou: float = 0.5
-    containment: float = 0.8
-
-
-def suppress(boxes: FloatArray, scores: FloatArray, rule: Suppression) -> npt.NDArray[np.int64]:
-    """Indices kept, best score first (greedy). The edge's copy (edge/sign.py) is held equal by a test."""
-    order = np.argsort(-scores, kind="stable")
-    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep: list[int] = []
-    for i in order:
-        if keep:
-            k = np.asarray(keep)
-            iw = np.clip(np.minimum(boxes[k, 2], boxes[i, 2]) - np.maximum(boxes[k, 0], boxes[i, 0]), 0, None)
-            ih = np.clip(np.minimum(boxes[k, 3], boxes[i, 3]) - np.maximum(boxes[k, 1], boxes[i, 1]), 0, None)
-            inter = iw * ih
-            iou = inter / np.maximum(area[k] + area[i] - inter, 1e-9)
-            cover = inter / np.maximum(np.minimum(area[k], area[i]), 1e-9)
-            if (iou > rule.iou).any() or (cover > rule.containment).any():
-                continue
-        keep.append(int(i))
-    return np.asarray(keep, dtype=np.int64)
-
-
-class SignVerifier:
-    """The ONNX verifier: input (N, 3, S, S) float RGB [0, 1], output (N, 1) P(pause sign)."""
-
-    def __init__(self, path: Path, spec: CropSpec, threads: int | None = 1) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-        self.spec = spec
-
-    def probs_of_crops(self, crops: list[Image] | npt.NDArray[np.uint8]) -> FloatArray:
-        if len(crops) == 0:
-            return np.zeros(0, np.float32)
-        out = self.session.run(None, {self.input_name: to_blob(crops)})[0]
-        return np.asarray(out, dtype=np.float32).reshape(-1)
-
-    def probs(self, image: Image, boxes: FloatArray) -> FloatArray:
-        return self.probs_of_crops([crop(image, b, self.spec) for b in boxes])
+__all__ = ["PAD_VALUE", "CropSpec", "SignVerifier", "SignWiring", "Suppression", "combine", "crop", "rescore_signs",
+           "suppress", "to_blob"]

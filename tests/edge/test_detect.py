@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.detect import Detector, ModelError, nms, sha256_file
+from edge.detect import Detector, ModelError, sha256_file
 from tests.edge.onnx_fixtures import constant_detector, prediction
 
 COCOISH = {0: "person", 1: "car", 2: "cell phone", 3: "cup", 4: "banana"}
@@ -99,7 +99,12 @@ def test_missing_model_file() -> None:
         Detector(Path("/nonexistent/model.onnx"))
 
 
-def test_nms_keeps_best_of_overlapping() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float32)
-    scores = np.array([0.5, 0.9, 0.4], np.float32)
-    assert nms(boxes, scores, 0.5) == [1, 2]
+def test_merged_labels_are_suppressed_together(tmp_path: Path) -> None:
+    """A cup and a bottle on one object are one drink on the edge (NMS on the merged label), while a person
+    overlapping it is kept."""
+    names = {0: "person", 1: "cup", 2: "bottle"}
+    pred = prediction(names, [(32, 32, 20, 20, "cup", 0.8), (32, 33, 20, 20, "bottle", 0.7),
+                              (32, 32, 20, 20, "person", 0.6)])
+    det = Detector(constant_detector(tmp_path / "m.onnx", names, pred), confidence=0.3)
+    found = det.detect(np.zeros((64, 64, 3), np.uint8))
+    assert [(d.label, d.source_label) for d in found] == [("drink", "cup"), ("person", "person")]

@@ -1,12 +1,14 @@
-"""Letterbox, decode, NMS and AP50: the numpy inference and metric code the evaluator and edge rely on."""
+"""Letterbox, NMS (the vision core) and AP50: the numpy code the evaluator and edge rely on; decode is
+covered on real ONNX graphs in tests/edge/test_detect.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.infer import batched_nms, decode, iou_matrix, letterbox, nms
 from models.metrics import ClassAccumulator, average_precision, match
+from vision.boxes import batched_nms, iou_matrix, nms
+from vision.letterbox import letterbox
 
 
 def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
@@ -16,10 +18,10 @@ def boxes(*rows: tuple[float, float, float, float]) -> np.ndarray:
 def test_letterbox_pads_and_maps_boxes_back() -> None:
     image = np.zeros((480, 640, 3), np.uint8)
     padded, lb = letterbox(image, 320)
-    assert padded.shape == (320, 320, 3)
+    assert padded.shape == (3, 320, 320)
     assert lb.scale == pytest.approx(0.5)
-    assert (lb.pad_x, lb.pad_y) == (0.0, 40.0)
-    assert padded[0, 0].tolist() == [114, 114, 114] and padded[40, 0].tolist() == [0, 0, 0]
+    assert (lb.pad_x, lb.pad_y) == (0, 40)
+    assert padded[:, 0, 0] == pytest.approx([114 / 255] * 3) and padded[:, 40, 0].tolist() == [0, 0, 0]
     net = boxes((10, 50, 110, 90))
     np.testing.assert_allclose(lb.to_image(net), boxes((20, 20, 220, 100)))
 
@@ -42,21 +44,6 @@ def test_batched_nms_never_suppresses_across_classes() -> None:
     scores = np.array([0.9, 0.8], np.float32)
     assert sorted(batched_nms(b, scores, np.array([0, 1]), 0.5).tolist()) == [0, 1]
     assert batched_nms(b, scores, np.array([2, 2]), 0.5).tolist() == [0]
-
-
-def test_decode_reads_ultralytics_layout() -> None:
-    # (4 + nc, anchors): anchor 0 is class 1 at 0.9; anchor 1 is below threshold; anchor 2 duplicates 0.
-    out = np.zeros((4 + 3, 3), np.float32)
-    out[:4, 0] = [50, 50, 20, 10]
-    out[5, 0] = 0.9
-    out[:4, 1] = [10, 10, 4, 4]
-    out[4, 1] = 0.1
-    out[:4, 2] = [51, 50, 20, 10]
-    out[5, 2] = 0.6
-    det = decode(out, conf_threshold=0.25, iou_threshold=0.7)
-    assert len(det) == 1
-    np.testing.assert_allclose(det.boxes[0], [40, 45, 60, 55])
-    assert det.classes.tolist() == [1] and det.scores[0] == pytest.approx(0.9)
 
 
 def test_match_counts_a_duplicate_as_false_positive() -> None:

@@ -11,7 +11,6 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.sign import suppress_overlaps, verifier_crop
 from models.data import signs
 from models.data.build import Background, sign_composite
 from models.data.labels import Box
@@ -21,18 +20,20 @@ from models.signverify import CropSpec, SignVerifier, Suppression, combine, crop
 MODELS = Path(os.environ.get("CW_MODEL_DIR", Path(__file__).resolve().parents[2] / "models"))
 
 
-def test_crop_matches_the_edge_recipe() -> None:
+def test_crop_takes_the_margin_and_pads_off_frame_gray() -> None:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
     spec = CropSpec(64, 0.15)
-    boxes = [(10.2, 20.7, 90.1, 60.3), (-15, -8, 40, 30), (300, 200, 340, 260), (100, 100, 101, 101),
-             (0, 0, 320, 240), (400, 300, 450, 350)]
-    for box in boxes:
-        ours = crop(image, box, spec)
-        assert ours.shape == (64, 64, 3)
-        np.testing.assert_array_equal(ours, verifier_crop(image, box, spec.size, spec.margin))
-    outside = crop(image, (400, 300, 450, 350), spec)
-    assert (outside == 114).all()  # entirely off-frame: gray, not an error
+    for box in [(10.2, 20.7, 90.1, 60.3), (-15, -8, 40, 30), (300, 200, 340, 260), (100, 100, 101, 101),
+                (0, 0, 320, 240)]:
+        assert crop(image, box, spec).shape == (64, 64, 3)
+    # A 40x40 box with 15% margin is the 52x52 region around it (6 px each side), enlarged to 64x64.
+    region = image[94:146, 94:146]
+    expected = cv2.resize(region, (64, 64), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(crop(image, (100, 100, 140, 140), spec), expected)
+    assert (crop(image, (400, 300, 450, 350), spec) == 114).all()  # entirely off-frame: gray, not an error
+    left = crop(image, (-20, 100, 20, 140), CropSpec(52, 0.15))  # half off the left edge: 26 gray columns
+    assert (left[:, :26] == 114).all() and not (left[:, 27:] == 114).all()
 
 
 def test_suppression_drops_partial_and_duplicate_boxes_of_a_better_candidate() -> None:
@@ -50,15 +51,14 @@ def test_suppression_drops_partial_and_duplicate_boxes_of_a_better_candidate() -
     assert suppress(boxes, scores, Suppression(0.04, 0.8)).tolist() == [0, 3]  # IoU 0.048 with each
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_suppression_matches_the_edge_copy(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    xy = rng.uniform(0, 300, (40, 2))
-    wh = rng.uniform(5, 120, (40, 2))
-    boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
-    scores = rng.uniform(0, 1, 40).astype(np.float32)
-    for rule in (Suppression(0.5, 0.8), Suppression(0.3, 0.6)):
-        assert suppress(boxes, scores, rule).tolist() == suppress_overlaps(boxes, scores, rule.iou, rule.containment)
+def test_the_edge_and_the_evaluator_run_one_verifier() -> None:
+    """One implementation: the edge's verifier is the core's, and models.signverify re-exports the core."""
+    import edge.sign
+    import vision.verifier
+
+    assert issubclass(edge.sign.SignVerifier, vision.verifier.SignVerifier)
+    assert (crop, suppress, combine, SignVerifier) == (vision.verifier.crop, vision.verifier.suppress,
+                                                       vision.verifier.combine, vision.verifier.SignVerifier)
 
 
 def test_combine_lets_the_verifier_veto() -> None:
