@@ -192,9 +192,7 @@ HEAVY = ("onnxruntime", "torch", "ultralytics", "cv2")
 
 @pytest.mark.parametrize("module", [
     "common.config", "broker.settings", "broker.client_settings", "dashboard.settings",
-    pytest.param("edge.settings", marks=pytest.mark.xfail(
-        strict=True, reason="edge/settings.py takes the class list from edge.detect (onnxruntime); the vision "
-        "split gives it a plain home: drop this mark then")),
+    "edge.settings",
 ])
 def test_importing_settings_loads_no_ml_runtime(module: str) -> None:
     code = f"import sys, {module}; print(sorted(m for m in {HEAVY!r} if m in sys.modules))"

@@ -4,6 +4,8 @@ even in a module no other test loads, and even when it sits in a function body o
     common/        the floor: imports no CounterWatch package
     broker/        the MQTT contract: edge and dashboard both stand on it
     edge/, dashboard/   never import each other
+    vision/        the one inference core (letterbox, ORT session, decode, NMS, taxonomy, verifiers):
+                   edge, models and the benches call it; it imports only common/ and broker/
     models/        training, export, evaluation (runtime parts used by the edge)
     counterwatch/  the CLI above everything; no package below imports it
     rigs/          benches and fault rigs; they drive the services, no service imports them
@@ -20,8 +22,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("common", "broker", "edge", "dashboard", "models", "counterwatch", "rigs")
-SERVICES = ("edge", "broker", "dashboard", "models")
+PACKAGES = ("common", "broker", "vision", "edge", "dashboard", "models", "counterwatch", "rigs")
+SERVICES = ("edge", "broker", "dashboard", "models", "vision")
 TRAINING = ("torch", "torchvision", "ultralytics")
 
 
@@ -37,8 +39,10 @@ RULES = (
     Rule("edge never imports dashboard", ("edge",), ("dashboard",)),
     Rule("dashboard never imports edge", ("dashboard",), ("edge",)),
     Rule("broker imports neither edge nor dashboard", ("broker",), ("edge", "dashboard")),
+    Rule("vision imports only common and broker", ("vision",),
+         tuple(p for p in PACKAGES if p not in ("common", "broker", "vision"))),
     Rule("common imports no CounterWatch package", ("common",), tuple(p for p in PACKAGES if p != "common")),
-    Rule("the runtime never imports the training stack", ("common", "broker", "edge", "dashboard"), TRAINING),
+    Rule("the runtime never imports the training stack", ("common", "broker", "vision", "edge", "dashboard"), TRAINING),
 )
 
 
