@@ -37,6 +37,7 @@ RULES = (
     Rule("edge never imports dashboard", ("edge",), ("dashboard",)),
     Rule("dashboard never imports edge", ("dashboard",), ("edge",)),
     Rule("broker imports neither edge nor dashboard", ("broker",), ("edge", "dashboard")),
+    Rule("models import neither edge nor dashboard", ("models",), ("edge", "dashboard")),
     Rule("common imports no CounterWatch package", ("common",), tuple(p for p in PACKAGES if p != "common")),
     Rule("the runtime never imports the training stack", ("common", "broker", "edge", "dashboard"), TRAINING),
 )
