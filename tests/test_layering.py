@@ -41,6 +41,7 @@ RULES = (
     Rule("broker imports neither edge nor dashboard", ("broker",), ("edge", "dashboard")),
     Rule("vision imports only common and broker", ("vision",),
          tuple(p for p in PACKAGES if p not in ("common", "broker", "vision"))),
+    Rule("models import neither edge nor dashboard", ("models",), ("edge", "dashboard")),
     Rule("common imports no CounterWatch package", ("common",), tuple(p for p in PACKAGES if p != "common")),
     Rule("the runtime never imports the training stack", ("common", "broker", "vision", "edge", "dashboard"), TRAINING),
 )
