@@ -52,12 +52,6 @@ class OperatingPoint(BaseModel):
     imgsz: int | None = None
 
 
-# What the figures measured before the one vision core were: the evaluator's own YOLO code.
-LEGACY_OPERATING_POINT = OperatingPoint(
-    call="models.infer.OnnxDetector (retired: its own letterbox, decode and NMS)", crops="full image",
-    iou=0.7, confidence=0.25, labels="model classes, NMS per model class, mapped onto the taxonomy after NMS")
-
-
 class Evaluation(BaseModel):
     """One evaluation run of the model (or the teacher) on one labelled split."""
 
@@ -66,7 +60,7 @@ class Evaluation(BaseModel):
     images: int
     ms_per_image_mean: float | None = None
     classes: dict[str, ClassMetrics]
-    # None: measured before the vision core, at LEGACY_OPERATING_POINT (not the edge's)
+    # None: measured before the vision core (its own YOLO code, NMS IoU 0.7, P/R@0.25), not as the edge runs
     operating_point: OperatingPoint | None = None
 
 

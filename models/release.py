@@ -156,7 +156,8 @@ def write_manifest(model: Path, run_dir: Path, dataset: Path, teacher: Path, out
 
 def results_markdown(manifest: Manifest) -> str:
     """The README's results section, generated from the manifest."""
-    lines = ["| evaluation | class | GT boxes | images | P@0.25 | R@0.25 | AP50 | R@P≥0.95 |",
+    conf = manifest.operating_point.confidence
+    lines = [f"| evaluation | class | GT boxes | images | P@{conf:.2f} | R@{conf:.2f} | AP50 | R@P≥0.95 |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = [*((f"student: {k}", v) for k, v in manifest.metrics.items()),
             *((f"COCO teacher: {k}", v) for k, v in manifest.teacher_baseline.items())]

@@ -31,9 +31,15 @@ def test_the_evaluators_operating_point_is_the_edges() -> None:
     assert (point.confidence, point.iou) == (edge.confidence, edge.iou)
 
 
-def test_shipped_ci_figures_are_measured_at_the_edges_operating_point() -> None:
+def test_every_shipped_figure_is_measured_at_the_edges_operating_point() -> None:
     manifest = load(Path(__file__).resolve().parents[2] / "models")
     assert manifest.operating_point == OperatingPoint()
-    ci = manifest.metrics["ci_sample"].operating_point
-    assert ci is not None and (ci.iou, ci.confidence, ci.call) == (operating.IOU, operating.CONFIDENCE,
-                                                                    operating.CALL)
+    assert manifest.sign_verifier is not None
+    runs = {**manifest.metrics, **{f"teacher {k}": v for k, v in manifest.teacher_baseline.items()},
+            **{f"verifier {k}": v for k, v in manifest.sign_verifier.metrics.items()}}
+    for name, ev in runs.items():
+        op = ev.operating_point
+        assert op is not None, name
+        assert (op.call, op.iou, op.labels) == (operating.CALL, operating.IOU, operating.LABELS), name
+        expected = manifest.sign_verifier.threshold if name.startswith("verifier") else operating.CONFIDENCE
+        assert op.confidence == expected, name

@@ -6,6 +6,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from fastapi import FastAPI
@@ -13,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from broker.codec import encode
-from broker.payloads import EventMessage, EventPhase, HeartbeatMessage, Rule, Severity, utcnow
+from broker.payloads import CameraHealth, EventMessage, EventPhase, HeartbeatMessage, Rule, Severity, utcnow
 from broker.topics import Topic, TopicKind
 from dashboard.auth.users import create_user
 from dashboard.db.engine import Database
@@ -56,7 +57,7 @@ def _dynamic_keys() -> set[str]:
         "leave_type.": [t.value for t in LeaveType], "leave_status.": [s.value for s in LeaveStatus],
         "level.": [a.value for a in ApprovalLevel], "class.": [c.value for c in Classification],
         "device_status.": [d.value for d in DeviceStatus], "board.state.": BOARD_STATES,
-        "health.": ["ok", "offline", "frozen", "obstructed", "dark"], "admin.section.": admin.SECTIONS,
+        "health.": get_args(CameraHealth.model_fields["status"].annotation), "admin.section.": admin.SECTIONS,
         "zones.kind_": admin.ZONE_KINDS, "alerts.status_": ["open", "escalated", "all"],
         "review.status_": ["pending", "reviewed"], "admin.weekday.": range(1, 8),
     }
