@@ -11,6 +11,7 @@ BENCHES = {
     "report": ("dashboard.reports.bench", "monthly reconciliation build time"),
     "soak": ("counterwatch.soak", "many simulated cameras with injected faults"),
     "broker": ("broker.bench_broker", "QoS 1 messages/s through a real Mosquitto"),
+    "scenarios": ("rigs.scenarios.bench", "scenario clips with ground truth: per-rule precision, recall, latency"),
 }
 
 

@@ -106,20 +106,22 @@ class ScenarioWindow(_Strict):
     id: SegmentId
     number: int = Field(ge=0)
     tile: tuple[int, int] = Field((0, 0), description="column, row of the tile this window is seen in")
+    customer_tile: tuple[int, int] | None = Field(
+        None, description="the customer zone is in this tile (a split screen with a view of the queue)")
     zones: Zones  # in tile coordinates
 
     def edge_window(self, grid: tuple[int, int]) -> WindowConfig:
         cols, rows = grid
-        col, row = self.tile
 
-        def place(poly: list[tuple[float, float]] | None) -> list[tuple[float, float]] | None:
+        def place(poly: list[tuple[float, float]] | None, tile: tuple[int, int]) -> list[tuple[float, float]] | None:
             if poly is None:
                 return None
+            col, row = tile
             return [(round((col + x) / cols, 5), round((row + y) / rows, 5)) for x, y in poly]
 
-        z = self.zones
-        zones = Zones(staff=place(z.staff) or [], counter=place(z.counter), floor=place(z.floor),
-                      customer=place(z.customer))
+        z, own = self.zones, self.tile
+        zones = Zones(staff=place(z.staff, own) or [], counter=place(z.counter, own), floor=place(z.floor, own),
+                      customer=place(z.customer, self.customer_tile or own))
         return WindowConfig(id=self.id, number=self.number, zones=zones)
 
 
