@@ -19,6 +19,7 @@ from edge.settings import RuleThresholds, WindowConfig, Zones
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "config" / "scenarios"
+DEMO_DIR = ROOT / "counterwatch" / "demo"  # the shipped demo's scenarios and clips (CC BY footage only)
 SHARED = ROOT.parent / "shared" / "datasets"
 
 # Source footage by name. Only ``standing-table`` may ship (CC BY 4.0); the others are for tests and benches.
@@ -181,8 +182,8 @@ def load_scenario(path: Path) -> Scenario:
     return Scenario.model_validate(data)
 
 
-def scenario_files(directory: Path = SCENARIO_DIR) -> list[Path]:
-    return sorted(directory.glob("*.yaml"))
+def scenario_files(*directories: Path) -> list[Path]:
+    return sorted(p for d in (directories or (SCENARIO_DIR, DEMO_DIR)) for p in d.glob("*.yaml"))
 
 
 def source_path(name: str, shared: Path = SHARED) -> Path:
