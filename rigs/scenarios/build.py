@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rigs.scenarios.spec import (
+    DEMO_DIR,
     ROOT,
     SHARED,
     ClipRecipe,
@@ -159,14 +160,20 @@ def clip_path(scenario: Scenario, out_dir: Path = OUT_DIR) -> Path:
     return out_dir / scenario.name / "clip.mp4"
 
 
-def ensure_clip(scenario: Scenario, out_dir: Path = OUT_DIR, shared: Path = SHARED) -> Path:
-    """The scenario's clip, rendered unless one from the same recipe is already there."""
-    path = clip_path(scenario, out_dir)
+def _current(path: Path, scenario: Scenario) -> bool:
     stamp = path.with_suffix(".recipe")
-    if path.exists() and stamp.exists() and stamp.read_text().strip() == recipe_hash(scenario):
-        return path
-    write_clip(scenario.clip, path, shared)
-    stamp.write_text(recipe_hash(scenario) + "\n")
+    return path.exists() and stamp.exists() and stamp.read_text().strip() == recipe_hash(scenario)
+
+
+def ensure_clip(scenario: Scenario, out_dir: Path = OUT_DIR, shared: Path = SHARED) -> Path:
+    """The scenario's clip: the shipped one (demo) or one rendered before from the same recipe, else rendered."""
+    shipped = DEMO_DIR / f"{scenario.name}.mp4"
+    if _current(shipped, scenario):
+        return shipped
+    path = clip_path(scenario, out_dir)
+    if not _current(path, scenario):
+        write_clip(scenario.clip, path, shared)
+        path.with_suffix(".recipe").write_text(recipe_hash(scenario) + "\n")
     return path
 
 
@@ -179,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.file:
         scenario = load_scenario(args.file)
         n = write_clip(scenario.clip, args.out)
+        args.out.with_suffix(".recipe").write_text(recipe_hash(scenario) + "\n")  # the bench reuses it
         print(f"{scenario.name}: {n} frames, {args.out.stat().st_size / 1e6:.2f} MB -> {args.out}")
         return 0
     for path in scenario_files():
