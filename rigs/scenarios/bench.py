@@ -166,7 +166,7 @@ def committed_events(db: Any, site: str) -> list[tuple[str, str, str, datetime, 
             select(Event.event_id, Event.rule, Window.code, Event.started_at, Event.ended_at, Event.received_at)
             .join(Window, Window.id == Event.window_id).where(Event.site_id == site)
         ).all()
-    return [tuple(r) for r in rows]  # type: ignore[misc]
+    return [tuple(r) for r in rows]
 
 
 def _utc(value: datetime) -> datetime:

@@ -46,7 +46,7 @@ def _sign_image(window: int, width: int) -> Image:
 
     page = np.asarray(render_sign(window, dpi=60).convert("RGB"))[:, :, ::-1]
     height = round(page.shape[0] * width / page.shape[1])
-    return cv2.resize(page, (width, height), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(page, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def paste_sign(tile: Image, sign: SignOverlay, cache: dict[tuple[int, int], Image]) -> None:
@@ -64,7 +64,7 @@ def paste_sign(tile: Image, sign: SignOverlay, cache: dict[tuple[int, int], Imag
         return
     region = art[ya - y0 : yb - y0, xa - x0 : xb - x0].astype(np.float32)
     # Printed paper under the room's light: a touch darker than pure white, slightly soft.
-    region = cv2.GaussianBlur(region * 0.9, (3, 3), 0)
+    region = np.asarray(cv2.GaussianBlur(region * 0.9, (3, 3), 0), dtype=np.float32)
     tile[ya:yb, xa:xb] = np.clip(region, 0, 255).astype(np.uint8)
 
 
@@ -89,7 +89,7 @@ def segment_frames(seg: Segment, fps: float, size: tuple[int, int], shared: Path
                     index, frame = index + 1, img
                 if frame is None:
                     raise SourceMissing(f"{path} has no frame at {seg.start + k / fps:.1f}s")
-                tile = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+                tile = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
                 if seg.sign is not None:
                     paste_sign(tile, seg.sign, sign_cache)
                 yield tile

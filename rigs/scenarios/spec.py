@@ -149,7 +149,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
-        RuleThresholds(**self.rules)  # type: ignore[arg-type]  # unknown or invalid thresholds fail here
+        RuleThresholds(**self.rules)  # unknown or invalid thresholds fail here
         ids = {w.id for w in self.windows}
         cols, rows = self.clip.grid
         for w in self.windows:
@@ -168,7 +168,7 @@ class Scenario(_Strict):
 
     @property
     def thresholds(self) -> RuleThresholds:
-        return RuleThresholds(**self.rules)  # type: ignore[arg-type]
+        return RuleThresholds(**self.rules)
 
     def edge_windows(self) -> list[WindowConfig]:
         return [w.edge_window(self.clip.grid) for w in self.windows]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from edge.health import frame_stats
 from edge.sign import ArucoReader
@@ -27,9 +28,9 @@ def test_a_recipe_renders_grid_timing_sign_cover_and_freeze(tmp_path: Path, shar
     assert write_clip(recipe, out, shared_dir / "datasets") == 20
     cap = cv2.VideoCapture(str(out))
     assert cap.get(cv2.CAP_PROP_FPS) == 10.0
-    frames = []
+    frames: list[npt.NDArray[np.uint8]] = []
     while (ok_frame := cap.read())[0]:
-        frames.append(ok_frame[1])
+        frames.append(np.asarray(ok_frame[1], dtype=np.uint8))
     cap.release()
     assert len(frames) == 20 and frames[0].shape == (216, 768, 3)
 
