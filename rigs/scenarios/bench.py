@@ -150,6 +150,13 @@ def run_edge(scenario: Scenario, settings_dict: dict[str, Any], detector: Any, s
 
     settings = EdgeSettings.model_validate(settings_dict)
     node = TimedNode(settings, detector=detector, start_wall=start_wall)
+    if settings.cameras[0].realtime:
+        # Paced playback starts when the reader starts, so media time 0 must be that moment (a few ms
+        # early at worst: the latency from the threshold is then overstated, never understated).
+        run.start_wall = datetime.now(UTC)
+        node.start_wall = run.start_wall
+        for camera in node.cameras:
+            camera.reader.start_wall = run.start_wall
     t0 = time.monotonic()
     node.run(until_eof=True, max_seconds=timeout_s, drain_timeout=60)
     run.wall_s = time.monotonic() - t0
