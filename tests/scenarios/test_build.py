@@ -9,11 +9,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+import pytest
 
 from edge.health import frame_stats
 from edge.sign import ArucoReader
-from rigs.scenarios.build import write_clip
-from rigs.scenarios.spec import ClipRecipe
+from rigs.scenarios.build import SourceMissing, ensure_clip, write_clip
+from rigs.scenarios.spec import DEMO_DIR, SCENARIO_DIR, ClipRecipe, load_scenario
 
 
 def test_a_recipe_renders_grid_timing_sign_cover_and_freeze(tmp_path: Path, shared_dir: Path) -> None:
@@ -41,3 +42,12 @@ def test_a_recipe_renders_grid_timing_sign_cover_and_freeze(tmp_path: Path, shar
     assert frame_stats(frames[5]).mean > 60
     frozen = [frame_stats(f).thumb for f in frames[15:20]]
     assert all(float(np.abs(t - frozen[0]).mean()) < 0.05 for t in frozen)  # a stuck picture
+
+
+def test_missing_source_footage_is_named(tmp_path: Path) -> None:
+    scenario = load_scenario(SCENARIO_DIR / "camera-covered.yaml")
+    with pytest.raises(SourceMissing, match=r"one-by-one-person-detection\.mp4"):
+        ensure_clip(scenario, tmp_path / "clips", shared=tmp_path / "no-shared")
+    # The shipped demo needs no source footage: its clip ships with a stamp of the recipe it came from.
+    demo = load_scenario(DEMO_DIR / "demo-hall.yaml")
+    assert ensure_clip(demo, tmp_path / "clips", shared=tmp_path / "no-shared") == DEMO_DIR / "demo-hall.mp4"
