@@ -12,6 +12,7 @@ BENCHES = {
     "report": ("rigs.bench_report", "monthly reconciliation build time"),
     "soak": ("rigs.soak", "many simulated cameras with injected faults"),
     "broker": ("rigs.bench_broker", "QoS 1 messages/s through a real Mosquitto"),
+    "scenarios": ("rigs.scenarios.bench", "scenario clips with ground truth: per-rule precision, recall, latency"),
 }
 
 

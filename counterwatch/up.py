@@ -1,5 +1,10 @@
 """``counterwatch up``: the whole system on one machine — broker, dashboard (SQLite), one edge node.
 
+Without ``--source`` it runs the shipped demo: two cameras on looping clips of real people (a 2x2 split
+screen for windows 1-3 and window 4's own camera, counterwatch/demo), with demo thresholds (unattended 20 s,
+absence 45 s, customer waiting 10 s) and a roster that has every demo window staffed around the clock, so
+that the first alerts arrive within a minute of start; every page then says it shows demo data.
+
 Each service runs as its own child process, exactly as it would in a deployment, wired together with
 generated credentials kept in ``{data_dir}/secrets.yaml`` (0600) so that a second ``up`` reuses them.
 Ctrl-C (or SIGTERM) stops everything; if one service dies, the others are stopped and the exit code
@@ -25,7 +30,7 @@ import yaml
 
 from broker.credentials import Registry, Role
 from broker.mosquitto import free_port, wait_for_port
-from counterwatch.samples import carphone_clip
+from counterwatch.samples import DEMO_CAMERAS, demo_clip
 
 SITE = "hall1"
 DEVICE = "edge1"
@@ -65,6 +70,42 @@ def provision_broker(broker_dir: Path, creds: dict[str, str]) -> None:
         if not registry.verify(user, creds[key]):
             registry.add(user, role, site=site, password=creds[key])
     registry.save(broker_dir / "identities.yaml")
+
+
+ALWAYS = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+def demo_cameras() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The shipped demo's cameras (looping, paced) and its demo thresholds, from the scenario files."""
+    from rigs.scenarios.spec import load_scenario
+
+    cameras, rules = [], {}
+    for camera, name in DEMO_CAMERAS:
+        clip, spec_path = demo_clip(name)
+        scenario = load_scenario(spec_path)
+        rules = dict(scenario.rules)
+        cameras.append({
+            "id": camera, "source": str(clip), "loop": True, "analysis_fps": scenario.analysis_fps,
+            "windows": [w.model_dump(mode="json", exclude_none=True) for w in scenario.edge_windows()],
+        })
+    return cameras, rules
+
+
+def demo_edge_config(mqtt_port: int, dashboard_url: str, upload_token: str, password: str,
+                     data_dir: Path) -> dict[str, Any]:
+    cameras, rules = demo_cameras()
+    return {
+        "site": SITE,
+        "device": DEVICE,
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "username": DEVICE, "password": password},
+        "dashboard": {"url": dashboard_url, "token": upload_token},
+        "outbox": {"path": str(data_dir / "edge-outbox.sqlite")},
+        "evidence": {"dir": str(data_dir / "edge-evidence"), "pre_roll_s": 5, "post_roll_s": 5},
+        "rules": rules,
+        "service_hours": {"timezone": "Asia/Shanghai", "weekly": ALWAYS},  # demo: the hall never closes
+        "sign": {"ocr": False},  # the printed sign's ArUco marker and the detector see it; OCR only costs CPU
+        "cameras": cameras,
+    }
 
 
 def edge_config(source: str, mqtt_port: int, dashboard_url: str, upload_token: str, password: str,
@@ -148,7 +189,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir: Path = args.data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     creds = load_secrets(data_dir / "secrets.yaml")
-    source = args.source or str(carphone_clip())
+    demo = args.source is None
     mqtt_port = args.mqtt_port or _port(1883)
     http_port = args.http_port or _port(8080)
     url = f"http://127.0.0.1:{http_port}"
@@ -163,21 +204,29 @@ def cmd_up(args: argparse.Namespace) -> int:
         "CW_DASHBOARD_ADMIN_PASSWORD": creds["admin_password"],
         "CW_DASHBOARD_SESSION_SECRET": creds["session_secret"],
         "CW_DASHBOARD_HTTP_PORT": str(http_port),
+        "CW_DASHBOARD_DEMO": "true" if demo else "false",
     }
     # Migrate, seed the demo hall and register the edge device (prints its upload token once; a
     # re-run rotates it, which is fine: the edge config is rewritten below).
     run_cli(["dashboard", "migrate"], dash_env)
     run_cli(["dashboard", "seed"], dash_env)
+    if demo:
+        cameras, _ = demo_cameras()
+        layout = [f"{c['id']}:{','.join(w['id'] for w in c['windows'])}" for c in cameras]
+        source = ", ".join(f"{c['id']}: {c['source']}" for c in cameras) + " (demo data, looping)"
+    else:
+        layout, source = [f"{CAMERA}:{WINDOW}"], args.source
     registered = run_cli(
-        ["dashboard", "add-device", "--site", SITE, "--device", DEVICE, "--camera", f"{CAMERA}:{WINDOW}"],
+        ["dashboard", "add-device", "--site", SITE, "--device", DEVICE,
+         *(arg for cam in layout for arg in ("--camera", cam))],
         dash_env,
     )
     token = json.loads(registered.strip().splitlines()[-1])["upload_token"]
 
     edge_yaml = data_dir / "edge.yaml"
-    edge_yaml.write_text(yaml.safe_dump(
-        edge_config(source, mqtt_port, url, token, creds["edge_mqtt_password"], data_dir), allow_unicode=True
-    ))
+    config = (demo_edge_config(mqtt_port, url, token, creds["edge_mqtt_password"], data_dir) if demo
+              else edge_config(args.source, mqtt_port, url, token, creds["edge_mqtt_password"], data_dir))
+    edge_yaml.write_text(yaml.safe_dump(config, allow_unicode=True))
     edge_yaml.chmod(0o600)
 
     services = Services(data_dir / "logs")
@@ -222,8 +271,9 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("up", help="start broker, dashboard and one edge node on a sample source")
-    parser.add_argument("--source", help="file, rtsp://..., or usb:N (default: the bundled carphone clip)")
+    parser = sub.add_parser("up", help="start broker, dashboard and one edge node (default: the looping demo)")
+    parser.add_argument("--source", help="file, rtsp://..., or usb:N for one window w01 (default: the shipped "
+                        "demo, two cameras of real footage with demo thresholds and a demo roster)")
     parser.add_argument("--data-dir", type=Path, default=Path("var/up"))
     parser.add_argument("--mqtt-port", type=int, help="default 1883, or a free port if taken")
     parser.add_argument("--http-port", type=int, help="default 8080, or a free port if taken")

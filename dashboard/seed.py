@@ -1,5 +1,8 @@
 """Demo data for ``counterwatch up``: site hall1 (Asia/Shanghai), four windows, their clerks and rosters.
 
+Office sessions on weekdays by default; with ``all_day`` (the dashboard's ``demo`` setting, which
+``counterwatch up`` sets for its demo) every clerk is rostered around the clock every day, so that an alert
+of the looping demo clip is attributed to someone whenever a newcomer tries it.
 Idempotent: running it again adds only what is missing (rosters for days not yet rostered)."""
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ STAFF = [("E001", "张敏", "综合受理科", "w01"), ("E002", "李强", "社�
          ("E004", "陈磊", "市场监管科", "w04"), ("E005", "刘洋", "综合受理科", None)]
 # Service hours (local): morning and afternoon sessions.
 SESSIONS = [(time(9, 0), time(12, 0)), (time(13, 30), time(17, 0))]
+ALL_DAY = [(time(0, 0), None)]  # None: midnight at the end of the day
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class SeedSummary:
 
 
 def seed_demo(db: Database, *, days: int = 7, start: date | None = None,
-              policy: LeavePolicy | None = None) -> SeedSummary:
+              policy: LeavePolicy | None = None, all_day: bool = False) -> SeedSummary:
     tz = ZoneInfo(TIMEZONE)
     first_day = start or datetime.now(tz).date()
     with db.session() as s:
@@ -48,14 +52,16 @@ def seed_demo(db: Database, *, days: int = 7, start: date | None = None,
         added = 0
         for offset in range(-1, days):
             day = first_day + timedelta(days=offset)
-            if day.weekday() >= 5:  # the hall is closed at weekends
+            if day.weekday() >= 5 and not all_day:  # the hall is closed at weekends
                 continue
+            sessions: list[tuple[time, time | None]] = list(ALL_DAY if all_day else SESSIONS)
             for no, _, _, window_code in STAFF:
                 if window_code is None:
                     continue
-                for begin, end in SESSIONS:
+                for begin, end in sessions:
+                    until = datetime.combine(day + timedelta(days=end is None), end or time(0), tz)
                     added += _ensure_roster(s, staff[no].id, windows[window_code].id,
-                                            datetime.combine(day, begin, tz), datetime.combine(day, end, tz))
+                                            datetime.combine(day, begin, tz), until)
         # E005 (the stand-in) is on approved annual leave for a day: the seed's leave example.
         if s.scalar(select(LeaveRecord).where(LeaveRecord.staff_id == staff["E005"].id)) is None:
             leave_day = datetime.combine(first_day + timedelta(days=1), time(0), tz)
@@ -66,7 +72,7 @@ def seed_demo(db: Database, *, days: int = 7, start: date | None = None,
 
 
 def seed_from_settings(settings: DashboardSettings, db: Database, days: int = 7) -> SeedSummary:
-    return seed_demo(db, days=days, policy=settings.leave_policy)
+    return seed_demo(db, days=days, policy=settings.leave_policy, all_day=settings.demo)
 
 
 def _ensure_staff(s: Session, employee_no: str, name: str, department: str) -> Staff:

@@ -147,6 +147,8 @@ class DashboardSettings(ServiceSettings):
     login_window_s: int = Field(300, ge=1)
     run_migrations: bool = True
     state_dir: Path = Path("var/dashboard")
+    demo: bool = Field(False, description="demo data (`counterwatch up`): every page says so; the seed rosters "
+                       "the demo windows around the clock")
 
     @property
     def https(self) -> bool:

@@ -88,7 +88,7 @@ def base_context(request: Request, user: User | None, page: str, title_key: str,
         "nav": nav, "url": url, "fmt_dt": fmt_dt, "fmt_duration": lambda s: format_duration(cat, s),
         "static_url": lambda name: url("static", path=name),
         "csrf": session.csrf if session else request.cookies.get(CSRF_COOKIE, ""),
-        "js_messages": cat.subset("js."), "flashes": [],
+        "js_messages": cat.subset("js."), "flashes": [], "demo": get_ctx(request).settings.demo,
     }
 
 
