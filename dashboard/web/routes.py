@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response, Streamin
 from sqlalchemy.orm import Session
 
 from broker.payloads import Rule
+from dashboard.api.evidence import evidence_url
 from dashboard.auth.deps import (
     ACK_ROLES,
     ALL_ROLES,
@@ -353,9 +354,9 @@ def alert_ack(
 
 
 # -- review ---------------------------------------------------------------------------------------------
-def _evidence_url(evidence_id: str | None) -> str | None:
+def _evidence_url(device_id: str, evidence_id: str | None) -> str | None:
     # core's evidence endpoint (GET with Range support, audit-logged); see broker/evidence.py for the PUT.
-    return f"/api/v1/evidence/{quote(evidence_id)}" if evidence_id else None
+    return evidence_url(device_id, evidence_id) if evidence_id else None
 
 
 @router.get("/review", name="web_review")
@@ -394,9 +395,11 @@ def _review_page(request: Request, db: Session, user: User | None, pk: int | Non
         next_pk = pks[0]
     ev = None
     if current is not None:
-        purged = purged_ids(db, (current.clip_id, current.snapshot_id))  # deleted under the retention policy
-        ev = {**asdict(current), "clip_url": None if current.clip_id in purged else _evidence_url(current.clip_id),
-              "snapshot_url": None if current.snapshot_id in purged else _evidence_url(current.snapshot_id),
+        # deleted under the retention policy
+        purged = purged_ids(db, (current.clip_id, current.snapshot_id), current.device_id)
+        dev = current.device_id
+        ev = {**asdict(current), "clip_url": None if current.clip_id in purged else _evidence_url(dev, current.clip_id),
+              "snapshot_url": None if current.snapshot_id in purged else _evidence_url(dev, current.snapshot_id),
               "evidence_purged": bool(purged), "review": queries.latest_review(db, current.pk)}
     ctx = _page(request, db, user, "review", "review.title")
     ctx.update(ev=ev, queue=queue_views, status=status, counts=queries.review_counts(db), prev_pk=prev_pk,
