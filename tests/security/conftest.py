@@ -137,6 +137,14 @@ def ingest(rig: Rig, db: Database) -> Iterator[IngestConsumer]:  # noqa: F811
         consumer.stop()
 
 
+@pytest.fixture
+def victim(db: Database) -> Device:  # noqa: F811
+    """hall1/edge-a registered with the dashboard only (HTTP-side tests need no broker)."""
+    with db.session() as s:
+        token = register_device(s, VICTIM[0], VICTIM[1], [CameraSpec(CAMERA, (WINDOW,))]).upload_token
+    return Device(VICTIM[0], VICTIM[1], "", token)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
