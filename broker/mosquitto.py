@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broker.codec import MAX_PAYLOAD_BYTES
 from broker.credentials import Registry
 
 
@@ -35,6 +36,10 @@ class BrokerConfig:
     # the queue is sized for hours of a busy hall so that Mosquitto never drops QoS 1 messages silently.
     max_queued_messages: int = 1_000_000
     max_inflight_messages: int = 100
+    # Larger publishes are dropped by the broker itself: no contract message comes near it (the ingest
+    # refuses anything over broker.codec.MAX_PAYLOAD_BYTES), and a hostile client must not fill queues,
+    # retained storage or the dashboard's dead letters with megabytes.
+    message_size_limit: int = MAX_PAYLOAD_BYTES
     tls: TlsFiles | None = None
     tls_port: int | None = None
     # False: serve TLS only (a hall broker reachable from outside its LAN should not offer plain MQTT).
@@ -92,6 +97,7 @@ def render_config(cfg: BrokerConfig) -> str:
         f"max_queued_messages {cfg.max_queued_messages}",
         "max_queued_bytes 0",
         f"max_inflight_messages {cfg.max_inflight_messages}",
+        f"message_size_limit {cfg.message_size_limit}",
         "persistent_client_expiration 14d",
         "log_dest stdout",
         "log_type error",
