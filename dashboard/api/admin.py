@@ -58,6 +58,7 @@ from dashboard.db.models import (
 )
 from dashboard.enums import Role
 from dashboard.storage.evidence import EvidenceStore
+from dashboard.storage.model_check import NotOnnx, check_onnx
 
 router = APIRouter(tags=["administration"])
 
@@ -235,6 +236,10 @@ async def upload_model(
         if claimed and claimed != sha256:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"sha256 of the body is {sha256}, {SHA256_HEADER} says {claimed}")
+        try:  # devices are told to fetch and run it: only something shaped like an ONNX model
+            await run_in_threadpool(check_onnx, staged)
+        except NotOnnx as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not an ONNX model: {exc}") from None
         await run_in_threadpool(store.commit, staged, model_key(sha256))
     finally:
         staged.unlink(missing_ok=True)
