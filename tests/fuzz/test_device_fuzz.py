@@ -67,7 +67,7 @@ def victim_rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def record_rows(db: Database) -> dict[str, list[tuple[Any, ...]]]:
-    return {m.__tablename__: _rows(db, m) for m in (*RECORD_TABLES, Device)}  # type: ignore[attr-defined]
+    return {m.__tablename__: _rows(db, m) for m in (*RECORD_TABLES, Device)}
 
 
 def seed(db: Database, now: datetime) -> None:

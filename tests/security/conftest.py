@@ -127,7 +127,7 @@ def rig(request: pytest.FixtureRequest, tmp_path: Path, db: Database) -> Iterato
 def ingest(rig: Rig, db: Database) -> Iterator[IngestConsumer]:  # noqa: F811
     """The dashboard's real MQTT ingest on the rig's broker."""
     mqtt_settings = MqttSettings(host=rig.cfg.host, port=rig.cfg.port, username="dashboard",
-                                 password=rig.passwords["dashboard"],  # type: ignore[arg-type]
+                                 password=rig.passwords["dashboard"],
                                  client_id=f"cw-dashboard-sec-{rig.engine}")
     consumer = IngestConsumer(mqtt_settings, IngestSettings(), db).start()
     assert consumer.stats.connected

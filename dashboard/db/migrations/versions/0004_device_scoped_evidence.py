@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # Evidence ids were global: a device that uploaded an id first made the owner's upload fail (409).
     # Existing ids are unique, so every existing row stays valid under the wider key.
-    with op.batch_alter_table("evidence", recreate="always") as batch:
+    with op.batch_alter_table("evidence") as batch:
         batch.drop_constraint("pk_evidence", type_="primary")
         batch.create_primary_key("pk_evidence", ["device_id", "id"])
     # Nullable: rows from before keep their whole payload and have no recorded size or hash.
@@ -34,6 +34,6 @@ def downgrade() -> None:
     with op.batch_alter_table("dead_letter") as batch:
         batch.drop_column("payload_sha256")
         batch.drop_column("payload_size")
-    with op.batch_alter_table("evidence", recreate="always") as batch:
+    with op.batch_alter_table("evidence") as batch:
         batch.drop_constraint("pk_evidence", type_="primary")
         batch.create_primary_key("pk_evidence", ["id"])
