@@ -18,7 +18,7 @@ from dashboard.db.models import Camera, DeadLetter, Event, Window
 from dashboard.ingest.consumer import IngestConsumer
 from tests.security.conftest import CAMERA, WINDOW, Device, Rig, count, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.db, pytest.mark.integration]
 
 
 def victim_event(dev: Device, **changes: Any) -> EventMessage:

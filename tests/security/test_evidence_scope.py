@@ -25,7 +25,7 @@ from dashboard.web import queries
 from tests.dashboard.helpers import ApiUsers
 from tests.security.conftest import CAMERA, WINDOW, Device, Rig, count, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.db, pytest.mark.integration]
 
 
 def jpeg(colour: tuple[int, int, int]) -> bytes:

@@ -15,6 +15,7 @@ from tests.dashboard.helpers import ApiUsers
 from tests.edge.onnx_fixtures import constant_detector, prediction
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.db
 SHIPPED = sorted((ROOT / "models").glob("*.onnx"))
 
 

@@ -20,7 +20,7 @@ from dashboard.ingest.consumer import IngestConsumer
 from tests.dashboard.helpers import ApiUsers
 from tests.security.conftest import Rig, count, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.db, pytest.mark.integration]
 END_OF_TIME = "9999-12-31T23:59:59Z"
 
 

@@ -25,7 +25,7 @@ from tests.security.conftest import Device as RigDevice
 from tests.security.conftest import Rig, count, wait_until
 from tests.support.mqtt import Collector
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.db, pytest.mark.integration]
 MIB = 1024 * 1024
 
 
