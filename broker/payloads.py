@@ -49,6 +49,27 @@ Figure = Annotated[float, Field(ge=0, le=1e9)]
 _BOUNDED = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NoNul(BaseModel):
+    """No NUL character in any text: PostgreSQL cannot store one (the row would fail, not the message)."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> _NoNul:
+        for name in type(self).model_fields:
+            if _has_nul(getattr(self, name)):
+                raise ValueError(f"{name}: text must not contain NUL characters")
+        return self
+
+
 def device_timestamps(message: BaseModel) -> list[tuple[str, datetime]]:
     """Every timestamp a device put in a message (nested ones too), by field path."""
     out: list[tuple[str, datetime]] = []
@@ -101,7 +122,7 @@ class EventPhase(StrEnum):
     END = "end"
 
 
-class _Message(BaseModel):
+class _Message(_NoNul):
     model_config = _BOUNDED
 
     v: Literal[1] = 1
@@ -109,7 +130,7 @@ class _Message(BaseModel):
     device: SegmentId
 
 
-class EvidenceRef(BaseModel):
+class EvidenceRef(_NoNul):
     """A snapshot or clip uploaded (or to be uploaded) to the dashboard's evidence store."""
 
     model_config = _BOUNDED
@@ -198,7 +219,7 @@ class CameraHealth(_Message):
     detail: str | None = Field(default=None, max_length=256)
 
 
-class RolloutReport(BaseModel):
+class RolloutReport(_NoNul):
     """What became of the last model rollout command, repeated in every heartbeat until the next one."""
 
     model_config = _BOUNDED

@@ -192,8 +192,8 @@ class _Batch:
         """Keep what was rejected, bounded: a prefix of the payload with its full size and sha256 (a hostile
         device must not grow the database by sending big or many bad messages)."""
         self.s.add(DeadLetter(
-            received_at=raw.received_at, topic=raw.topic[:512], code=rejected.code[:32],
-            reason=rejected.reason[:2000], payload=raw.payload[:self.limits.dead_letter_payload_bytes],
+            received_at=raw.received_at, topic=_storable(raw.topic[:512]), code=rejected.code[:32],
+            reason=_storable(rejected.reason[:2000]), payload=raw.payload[:self.limits.dead_letter_payload_bytes],
             payload_size=len(raw.payload), payload_sha256=hashlib.sha256(raw.payload).hexdigest(),
         ))
         self.dead_lettered += 1
@@ -340,6 +340,11 @@ class _Batch:
         since = self.presence_since.get(window.id)
         self.presence_since[window.id] = msg.changed_at if since is None else min(since, msg.changed_at)
         return True
+
+
+def _storable(text: str) -> str:
+    """Text as every backend can store it (PostgreSQL refuses NUL): the reason quotes what a device sent."""
+    return text.replace("\x00", "\\x00")
 
 
 def _evidence(msg: EventMessage) -> list[Any]:
