@@ -42,7 +42,7 @@ def utcnow() -> datetime:
 MAX_INT = 2**31 - 1  # counters stored in INTEGER columns
 MAX_JSON_INT = 2**53  # figures kept in JSON (exact in every JSON reader)
 DetailKey = Annotated[str, Field(min_length=1, max_length=64)]
-DetailText = Annotated[str, Field(max_length=256)]
+DetailText = Annotated[str, Field(max_length=8192)]  # room for broker.boxes' MAX_BOXES boxes
 DetailInt = Annotated[int, Field(ge=-MAX_JSON_INT, le=MAX_JSON_INT)]
 JsonCount = Annotated[int, Field(ge=0, le=MAX_JSON_INT)]
 Figure = Annotated[float, Field(ge=0, le=1e9)]
