@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from broker.topics import PREFIX, check_segment, command_filter, device_subtree
+from broker.topics import PREFIX, check_segment, command_filter, device_publish_filters
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for $7$
 SALT_BYTES = 12
@@ -163,16 +163,19 @@ def acl_rules(ident: Identity) -> list[tuple[str, str]]:
     """(access, topic filter) pairs one identity is granted; nothing else is allowed."""
     if ident.role is Role.DEVICE:
         assert ident.site is not None
+        # Its own message kinds only, never its cmd/ topics: a leaked device password must not plant a
+        # retained rollout or fake the receipts after which its outbox deletes undelivered rows.
         return [
-            ("write", device_subtree(ident.site, ident.username)),
+            *(("write", f) for f in device_publish_filters(ident.site, ident.username)),
             ("read", command_filter(ident.site, ident.username)),  # model rollouts, delivery receipts
         ]
     if ident.role is Role.DASHBOARD:
         return [("read", f"{PREFIX}/#"), ("write", command_filter())]
     if ident.role is Role.BRIDGE:
         assert ident.site is not None
-        # Forwards what the hall's devices publish; brings back the dashboard's commands for them.
-        return [("write", f"{PREFIX}/{ident.site}/#"), ("read", command_filter(ident.site))]
+        # Forwards what the hall's devices publish (never commands); brings back the dashboard's commands.
+        return [*(("write", f) for f in device_publish_filters(ident.site, "+")),
+                ("read", command_filter(ident.site))]
     return [("readwrite", "#")]
 
 

@@ -35,6 +35,8 @@ Differences from the Mosquitto configuration (amqtt 0.12), stated plainly:
   (``max_queued_messages`` is Mosquitto-only). In-flight window per client: none (Mosquitto: 100).
 * A resumed persistent session is sent the current retained messages of its subscriptions again on
   reconnect (Mosquitto sends retained messages only on SUBSCRIBE). Readers are idempotent on them.
+* ``message_size_limit``: a larger PUBLISH is dropped after it was read (acknowledged, never delivered or
+  retained), as Mosquitto does; amqtt has no limit on reading a packet, so it is held in memory once.
 * No bridging (``BrokerConfig.extra``, e.g. a hall-to-centre bridge): refused, use Mosquitto.
 * MQTT 3.1.1 only (amqtt has no MQTT 5). TLS: client certificates cannot be *required*
   (``require_certificate``); such a configuration is refused instead of served weaker.
@@ -282,6 +284,22 @@ class StatePersistencePlugin(BasePlugin):
 class CounterWatchBroker(Broker):
     """amqtt's broker with the fixes that keep sessions as safe as Mosquitto's (see module docstring)."""
 
+    def __init__(self, config: dict[str, Any], message_size_limit: int | None = None) -> None:
+        super().__init__(config)
+        self.message_size_limit = message_size_limit
+
+    async def _handle_message_delivery(
+        self, client_session: Session, handler: BrokerProtocolHandler, wait_deliver: asyncio.Future[Any]
+    ) -> bool:
+        message = wait_deliver.result() if wait_deliver.done() and not wait_deliver.cancelled() else None
+        limit = self.message_size_limit
+        if message is not None and limit is not None and message.data is not None and len(message.data) > limit:
+            # Mosquitto's message_size_limit: dropped, the connection stays (the PUBACK was already sent).
+            log.warning("%s: PUBLISH of %d bytes on %r is over message_size_limit %d: dropped",
+                        client_session.username, len(message.data), message.topic, limit)
+            return True
+        return bool(await super()._handle_message_delivery(client_session, handler, wait_deliver))
+
     async def _initialize_client_session(
         self, reader: Any, writer: Any, remote_address: str, remote_port: int
     ) -> tuple[BrokerProtocolHandler, Session]:
@@ -362,7 +380,7 @@ def amqtt_config(cfg: BrokerConfig) -> dict[str, Any]:
 
 async def run_until(cfg: BrokerConfig, stop: asyncio.Event, started: threading.Event | None = None) -> None:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    broker = CounterWatchBroker(amqtt_config(cfg))
+    broker = CounterWatchBroker(amqtt_config(cfg), message_size_limit=cfg.message_size_limit)
     await broker.start()
     if started is not None:
         started.set()

@@ -7,7 +7,9 @@
     X-Device: {device id}
 
 Idempotent: the same id with the same hash answers 200 (already stored) or 201 (stored now); the same id
-with a different hash answers 409 and keeps the first. Size over the limit: 413; wrong type: 415;
+with a different hash answers 409 and keeps the first (ids are per device: another device's upload of
+the same id is its own). Size over the limit: 413; wrong type, or a body whose first bytes are not that
+type's (JPEG FF D8 FF, an MP4 ftyp box): 415;
 hash mismatch: 422. A device retries until it gets 200/201 (or a final 4xx, which it logs and drops).
 """
 

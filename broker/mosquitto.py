@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from broker.codec import MAX_PAYLOAD_BYTES
 from broker.credentials import Registry
 
 
@@ -35,6 +36,10 @@ class BrokerConfig:
     # the queue is sized for hours of a busy hall so that Mosquitto never drops QoS 1 messages silently.
     max_queued_messages: int = 1_000_000
     max_inflight_messages: int = 100
+    # Larger publishes are dropped by the broker itself: no contract message comes near it (the ingest
+    # refuses anything over broker.codec.MAX_PAYLOAD_BYTES), and a hostile client must not fill queues,
+    # retained storage or the dashboard's dead letters with megabytes.
+    message_size_limit: int = MAX_PAYLOAD_BYTES
     tls: TlsFiles | None = None
     tls_port: int | None = None
     # False: serve TLS only (a hall broker reachable from outside its LAN should not offer plain MQTT).
@@ -66,32 +71,63 @@ class BrokerConfig:
     def config_file(self) -> Path:
         return self.data_dir / "mosquitto.conf"
 
+    @property
+    def run_config_file(self) -> Path:
+        """The config MosquittoProcess starts a root-launched broker with (files relative to data_dir)."""
+        return self.data_dir / "mosquitto.run.conf"
 
-def _run_as_user() -> list[str]:
-    """``user`` line for the account running us; none for a uid without a passwd entry (random-uid
-    containers), where Mosquitto is not started as root anyway."""
+
+RUN_TLS_DIR = Path("tls-run")  # in data_dir: copies of the TLS files for a root-started broker
+RUN_TLS_NAMES = {"cafile": "ca.crt", "certfile": "server.crt", "keyfile": "server.key"}
+# The unprivileged accounts a broker started as root drops to, in order of preference.
+BROKER_ACCOUNTS = ("mosquitto", "nobody")
+
+
+def broker_account() -> pwd.struct_passwd | None:
+    """The account Mosquitto runs as when we are root (None when we are not: it then stays ours)."""
+    if os.geteuid() != 0:
+        return None
+    for name in BROKER_ACCOUNTS:
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    return None
+
+
+def _run_as_user(account: pwd.struct_passwd | None) -> list[str]:
+    """``user`` line: the unprivileged broker account when started as root, else the account running us
+    (a no-op); none for a uid without a passwd entry (random-uid containers, never root)."""
+    if account is not None:
+        return [f"user {account.pw_name}"]
     try:
         return [f"user {pwd.getpwuid(os.geteuid()).pw_name}"]
     except KeyError:
         return []
 
 
-def render_config(cfg: BrokerConfig) -> str:
+def render_config(cfg: BrokerConfig, *, relative: bool = False) -> str:
+    """Mosquitto's config. Started as root, Mosquitto drops to :func:`broker_account` before it reads the
+    password and ACL files (and on every reload): write_files gives those and the data directory to it.
+    ``relative``: files named relative to the data directory, for a broker started in it
+    (:class:`MosquittoProcess` as root), so that no parent directory (a 0700 home or temp dir) must be
+    opened to the unprivileged account."""
+    account = broker_account()
+    data = Path(".") if relative else cfg.data_dir
     lines = [
         "# Rendered by counterwatch. Do not edit by hand: see broker/mosquitto.py.",
         "per_listener_settings false",
-        # Started as root, Mosquitto drops to user "mosquitto", which cannot read the 0600 password/ACL files
-        # we render: run as the account that owns them (a no-op when not started as root).
-        *_run_as_user(),
+        *_run_as_user(account),
         "allow_anonymous false",
-        f"password_file {cfg.password_file}",
-        f"acl_file {cfg.acl_file}",
+        f"password_file {data / cfg.password_file.name}",
+        f"acl_file {data / cfg.acl_file.name}",
         "persistence true",
-        f"persistence_location {cfg.data_dir}/",
+        f"persistence_location {data}/",
         "autosave_interval 5",
         f"max_queued_messages {cfg.max_queued_messages}",
         "max_queued_bytes 0",
         f"max_inflight_messages {cfg.max_inflight_messages}",
+        f"message_size_limit {cfg.message_size_limit}",
         "persistent_client_expiration 14d",
         "log_dest stdout",
         "log_type error",
@@ -104,13 +140,15 @@ def render_config(cfg: BrokerConfig) -> str:
     if cfg.plain_listener:
         lines += ["", f"listener {cfg.port} {cfg.host}", "protocol mqtt"]
     if cfg.tls is not None:
+        # Also read after the privileges are dropped: a root-started broker gets its own copies.
+        tls = {k: RUN_TLS_DIR / RUN_TLS_NAMES[k] if relative else getattr(cfg.tls, k) for k in RUN_TLS_NAMES}
         lines += [
             "",
             f"listener {cfg.tls_port or 8883} {cfg.host}",
             "protocol mqtt",
-            f"cafile {cfg.tls.cafile}",
-            f"certfile {cfg.tls.certfile}",
-            f"keyfile {cfg.tls.keyfile}",
+            f"cafile {tls['cafile']}",
+            f"certfile {tls['certfile']}",
+            f"keyfile {tls['keyfile']}",
             f"require_certificate {'true' if cfg.tls.require_certificate else 'false'}",
             "tls_version tlsv1.2",
         ]
@@ -123,6 +161,28 @@ def write_files(cfg: BrokerConfig, registry: Registry) -> None:
     _write_private(cfg.password_file, registry.password_file())
     _write_private(cfg.acl_file, registry.acl_file())
     _write_private(cfg.config_file, render_config(cfg))
+    account = broker_account()
+    if account is not None:  # root: the unprivileged broker must read these and write its persistence
+        _write_private(cfg.run_config_file, render_config(cfg, relative=True))
+        owned = [cfg.data_dir, cfg.password_file, cfg.acl_file, cfg.config_file, cfg.run_config_file,
+                 cfg.data_dir / "mosquitto.db"]
+        if cfg.tls is not None:
+            tls_dir = cfg.data_dir / RUN_TLS_DIR
+            tls_dir.mkdir(mode=0o700, exist_ok=True)
+            owned.append(tls_dir)
+            for attr, name in RUN_TLS_NAMES.items():
+                _write_private_bytes(tls_dir / name, Path(getattr(cfg.tls, attr)).read_bytes())
+                owned.append(tls_dir / name)
+        for path in owned:
+            if path.exists():
+                os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def _write_private_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o600)
+    tmp.replace(path)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -166,7 +226,13 @@ class MosquittoProcess:
         if binary is None:
             raise FileNotFoundError("mosquitto binary not found (apt-get install mosquitto)")
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([binary, "-c", str(self.cfg.config_file)], stdout=log, stderr=log)
+        config = self.cfg.config_file
+        if broker_account() is not None:  # root: it drops privileges, and finds its files from its cwd
+            config = self.cfg.run_config_file
+            if not config.exists():
+                raise FileNotFoundError(f"{config} missing: write_files renders it")
+        self.proc = subprocess.Popen([binary, "-c", str(config.resolve())], stdout=log, stderr=log,
+                                     cwd=self.cfg.data_dir)
         try:
             wait_for_port(self.cfg.host, self.cfg.ready_port, timeout)
         except TimeoutError:

@@ -7,7 +7,7 @@ timezone-aware; naive datetimes are refused at the boundary.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -37,6 +37,64 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Bounds on everything a device sends: a hostile or broken device must not store unbounded text or numbers
+# the database (PostgreSQL INTEGER, JSON without NaN) or a page cannot hold.
+MAX_INT = 2**31 - 1  # counters stored in INTEGER columns
+MAX_JSON_INT = 2**53  # figures kept in JSON (exact in every JSON reader)
+DetailKey = Annotated[str, Field(min_length=1, max_length=64)]
+DetailText = Annotated[str, Field(max_length=8192)]  # room for broker.boxes' MAX_BOXES boxes
+DetailInt = Annotated[int, Field(ge=-MAX_JSON_INT, le=MAX_JSON_INT)]
+JsonCount = Annotated[int, Field(ge=0, le=MAX_JSON_INT)]
+Figure = Annotated[float, Field(ge=0, le=1e9)]
+_BOUNDED = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class _NoNul(BaseModel):
+    """No NUL character in any text: PostgreSQL cannot store one (the row would fail, not the message)."""
+
+    @model_validator(mode="after")
+    def _no_nul(self) -> _NoNul:
+        for name in type(self).model_fields:
+            if _has_nul(getattr(self, name)):
+                raise ValueError(f"{name}: text must not contain NUL characters")
+        return self
+
+
+def device_timestamps(message: BaseModel) -> list[tuple[str, datetime]]:
+    """Every timestamp a device put in a message (nested ones too), by field path."""
+    out: list[tuple[str, datetime]] = []
+    for name in type(message).model_fields:
+        value = getattr(message, name)
+        if isinstance(value, datetime):
+            out.append((name, value))
+        elif isinstance(value, BaseModel):
+            out += [(f"{name}.{sub}", at) for sub, at in device_timestamps(value)]
+    return out
+
+
+def clock_skew(message: BaseModel, received_at: datetime, ahead: timedelta, behind: timedelta) -> str | None:
+    """Why a message's timestamps cannot be true relative to when it arrived, or None when they can.
+
+    Messages may arrive late (an outbox drains after an outage) but never from the future beyond a clock's
+    drift: ``ahead`` bounds the drift, ``behind`` how old a message may be."""
+    for name, at in device_timestamps(message):
+        if at > received_at + ahead:
+            return f"{name} {at.isoformat()} is more than {ahead} ahead of its receipt at {received_at.isoformat()}"
+        if at < received_at - behind:
+            return f"{name} {at.isoformat()} is more than {behind.days} days before the time of receipt"
+    return None
+
+
 class Rule(StrEnum):
     UNATTENDED_NO_SIGN = "unattended_no_sign"
     ABSENCE_OVER_30MIN = "absence_over_30min"
@@ -64,25 +122,25 @@ class EventPhase(StrEnum):
     END = "end"
 
 
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Message(_NoNul):
+    model_config = _BOUNDED
 
     v: Literal[1] = 1
     site: SegmentId
     device: SegmentId
 
 
-class EvidenceRef(BaseModel):
+class EvidenceRef(_NoNul):
     """A snapshot or clip uploaded (or to be uploaded) to the dashboard's evidence store."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _BOUNDED
 
     kind: Literal["snapshot", "clip"]
     id: SegmentId
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     content_type: Literal["image/jpeg", "video/mp4"]
-    size: int = Field(ge=0)
-    duration_s: float | None = Field(default=None, ge=0)
+    size: int = Field(ge=0, le=MAX_JSON_INT)
+    duration_s: float | None = Field(default=None, ge=0, le=86400)
 
 
 class EventMessage(_Message):
@@ -90,7 +148,7 @@ class EventMessage(_Message):
     ``seq`` increases by one per message of the same event so a reader can order them."""
 
     event_id: str = Field(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, le=MAX_INT)
     phase: EventPhase
     rule: Rule
     severity: Severity
@@ -103,7 +161,7 @@ class EventMessage(_Message):
     subtype: str | None = Field(default=None, max_length=32)
     evidence: list[EvidenceRef] = Field(default_factory=list, max_length=8)
     model_version: str | None = Field(default=None, max_length=64)
-    details: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=32)
+    details: dict[DetailKey, bool | DetailInt | float | DetailText] = Field(default_factory=dict, max_length=32)
 
     @model_validator(mode="after")
     def _lifecycle(self) -> EventMessage:
@@ -128,10 +186,10 @@ class StateMessage(_Message):
     at: UtcDatetime
     changed_at: UtcDatetime
     present: bool
-    staff_count: int = Field(ge=0)
+    staff_count: int = Field(ge=0, le=1000)
     sign: bool
     sign_cue: Literal["aruco", "ocr", "detector"] | None = None
-    customers: int = Field(ge=0, default=0)
+    customers: int = Field(ge=0, le=10_000, default=0)
     in_service_hours: bool
     observed: bool = Field(description="False while the camera is blind: presence is then unknown")
 
@@ -146,8 +204,8 @@ class StatusMessage(_Message):
 
     status: NodeStatus
     at: UtcDatetime
-    software_version: str | None = None
-    model_version: str | None = None
+    software_version: str | None = Field(default=None, max_length=64)
+    model_version: str | None = Field(default=None, max_length=64)
 
 
 class CameraHealth(_Message):
@@ -157,15 +215,15 @@ class CameraHealth(_Message):
     at: UtcDatetime
     # error: the edge's analysis of this camera failed (detail: why); it restarts with back-off
     status: Literal["ok", "offline", "frozen", "obstructed", "dark", "error"]
-    fps: float = Field(ge=0)
+    fps: float = Field(ge=0, le=1000)
     last_frame_at: UtcDatetime | None = None
     detail: str | None = Field(default=None, max_length=256)
 
 
-class RolloutReport(BaseModel):
+class RolloutReport(_NoNul):
     """What became of the last model rollout command, repeated in every heartbeat until the next one."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = _BOUNDED
 
     version: str = Field(min_length=1, max_length=64)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
@@ -179,22 +237,23 @@ class RolloutReport(BaseModel):
 
 class HeartbeatMessage(_Message):
     at: UtcDatetime
-    uptime_s: float = Field(ge=0)
-    outbox_depth: int = Field(ge=0)
-    outbox_clip_bytes: int = Field(ge=0, default=0)
+    uptime_s: float = Field(ge=0, le=1e10)
+    outbox_depth: JsonCount
+    outbox_clip_bytes: JsonCount = Field(default=0)
     outbox_full: bool = False
-    outbox_awaiting_receipt: int = Field(ge=0, default=0, description="sent, PUBACKed, no receipt yet")
-    receipt_resends: int = Field(ge=0, default=0, description="messages sent again for want of a receipt (total)")
-    mqtt_reconnects: int = Field(ge=0, default=0, description="broker connections re-established (this run)")
-    dropped_clips: int = Field(ge=0, default=0)
-    clips_recovered: int = Field(ge=0, default=0, description="clips finished after an edge restart (total)")
-    clips_truncated: int = Field(ge=0, default=0, description="clips recovered with their recording cut short")
-    clips_lost_on_restart: int = Field(ge=0, default=0, description="clips a crash left nothing playable of")
-    cameras: dict[str, str] = Field(default_factory=dict, description="camera id -> health status")
-    analysis_fps: dict[str, float] = Field(default_factory=dict)
-    model_version: str | None = None
+    outbox_awaiting_receipt: JsonCount = Field(default=0, description="sent, PUBACKed, no receipt yet")
+    receipt_resends: JsonCount = Field(default=0, description="messages sent again for want of a receipt (total)")
+    mqtt_reconnects: JsonCount = Field(default=0, description="broker connections re-established (this run)")
+    dropped_clips: JsonCount = Field(default=0)
+    clips_recovered: JsonCount = Field(default=0, description="clips finished after an edge restart (total)")
+    clips_truncated: JsonCount = Field(default=0, description="clips recovered with their recording cut short")
+    clips_lost_on_restart: JsonCount = Field(default=0, description="clips a crash left nothing playable of")
+    cameras: dict[SegmentId, Annotated[str, Field(max_length=16)]] = Field(
+        default_factory=dict, max_length=64, description="camera id -> health status")
+    analysis_fps: dict[SegmentId, Figure] = Field(default_factory=dict, max_length=64)
+    model_version: str | None = Field(default=None, max_length=64)
     model_rollout: RolloutReport | None = None
-    clock_offset_s: float | None = None
+    clock_offset_s: float | None = Field(default=None, ge=-1e9, le=1e9)
 
 
 class ReceiptMessage(_Message):

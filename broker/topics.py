@@ -98,8 +98,19 @@ class Topic:
 
 
 def device_subtree(site: str, device: str) -> str:
-    """The subtree one device may publish to (ACL)."""
+    """The subtree of one device's topics (its own publications and the commands for it)."""
     return f"{PREFIX}/{check_segment(site, 'site')}/{check_segment(device, 'device')}/#"
+
+
+def device_publish_filters(site: str, device: str) -> list[str]:
+    """What a device may publish (ACL): its status, heartbeat, health, state and event topics, and nothing
+    under ``cmd/``: commands are the dashboard's alone. ``device`` may be ``+`` (a bridge for a site)."""
+    check_segment(site, "site")
+    if device != "+":
+        check_segment(device, "device")
+    base = f"{PREFIX}/{site}/{device}"
+    return [f"{base}/{TopicKind.STATUS}", f"{base}/{TopicKind.HEARTBEAT}", f"{base}/+/{TopicKind.HEALTH}",
+            f"{base}/+/+/{TopicKind.EVENT}", f"{base}/+/+/{TopicKind.STATE}"]
 
 
 def model_command_topic(site: str, device: str) -> str:

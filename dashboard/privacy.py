@@ -215,14 +215,18 @@ def clerk_export(db: Session, employee_no: str | None = None, *, staff_id: int |
 
     ref_ids = {str(ref["id"]) for e, _c in attributed for ref in e.evidence or []
                if isinstance(ref, dict) and ref.get("id")}
-    stored = {ev.id: ev for ev in db.scalars(select(Evidence).where(Evidence.id.in_(ref_ids)))} if ref_ids else {}
+    # Evidence ids are per device: an event's refs name its own device's evidence, nobody else's.
+    referenced = {(e.device_id, str(ref["id"])) for e, _c in attributed for ref in e.evidence or []
+                  if isinstance(ref, dict) and ref.get("id")}
+    stored = {(ev.device_id, ev.id): ev for ev in db.scalars(select(Evidence).where(Evidence.id.in_(ref_ids)))
+              if (ev.device_id, ev.id) in referenced} if ref_ids else {}
     events: list[EventOut] = []
     for e, classification in attributed:
         refs = []
         for ref in e.evidence or []:
             if not isinstance(ref, dict) or not ref.get("id"):
                 continue
-            row = stored.get(str(ref["id"]))
+            row = stored.get((e.device_id, str(ref["id"])))
             refs.append(EvidenceRefOut(
                 id=str(ref["id"]), kind=ref.get("kind"),
                 content_type=row.content_type if row else ref.get("content_type"),
@@ -241,7 +245,7 @@ def clerk_export(db: Session, employee_no: str | None = None, *, staff_id: int |
         "notice": {str(n.id) for n in notices},
         "off_post_notice": {str(n.id) for n in notices},
         "event": {e.event_id for e, _c in attributed},
-        "evidence": set(stored),
+        "evidence": {evidence_id for _device, evidence_id in stored},
     }
     audit_rows: list[AuditLog] = []
     for entity, ids in about.items():

@@ -81,12 +81,16 @@ def is_due(policy: RetentionSettings, stored_at: datetime, verdicts: Iterable[Ve
     return now >= due_at(policy, stored_at, verdicts)
 
 
-def purged_ids(db: Session, ids: Iterable[str | None]) -> set[str]:
-    """Which of these evidence ids retention has deleted (for pages that show an event's evidence)."""
+def purged_ids(db: Session, ids: Iterable[str | None], device_id: str | None = None) -> set[str]:
+    """Which of these evidence ids (of ``device_id``, the event's device) retention has deleted (for pages
+    that show an event's evidence)."""
     wanted = {i for i in ids if i}
     if not wanted:
         return set()
-    return set(db.scalars(select(Evidence.id).where(Evidence.id.in_(wanted), Evidence.purged_at.is_not(None))))
+    stmt = select(Evidence.id).where(Evidence.id.in_(wanted), Evidence.purged_at.is_not(None))
+    if device_id is not None:
+        stmt = stmt.where(Evidence.device_id == device_id)
+    return set(db.scalars(stmt))
 
 
 @dataclass
@@ -174,7 +178,7 @@ def run_retention(db: Database, store: EvidenceStore, policy: RetentionSettings,
 
 def _purge_batch(db: Database, store: EvidenceStore, policy: RetentionSettings, batch: list[tuple[str, str, int]],
                  now: datetime, actor: str, report: RetentionReport) -> None:
-    deleted: list[tuple[str, int, bool]] = []  # (id, size, file was there)
+    deleted: list[tuple[str, str, int, bool]] = []  # (id, storage key, size, file was there)
     failures: list[str] = []
     for evidence_id, key, size in batch:
         try:
@@ -185,12 +189,13 @@ def _purge_batch(db: Database, store: EvidenceStore, policy: RetentionSettings, 
             log.warning("retention: could not delete %s (%s): %s", evidence_id, key, exc)
             failures.append(evidence_id)
             continue
-        deleted.append((evidence_id, size, present))
+        deleted.append((evidence_id, key, size, present))
     purged: list[str] = []
     freed = missing = 0
     with db.session() as s:
-        for evidence_id, size, present in deleted:
-            result = s.execute(update(Evidence).where(Evidence.id == evidence_id, Evidence.purged_at.is_(None))
+        for evidence_id, key, size, present in deleted:
+            # By storage key: ids are per device, the key ({device}/{id}.ext) names exactly one row.
+            result = s.execute(update(Evidence).where(Evidence.storage_key == key, Evidence.purged_at.is_(None))
                                .values(purged_at=now))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 continue  # another replica marked it first

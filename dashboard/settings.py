@@ -43,6 +43,13 @@ class IngestSettings(StrictModel):
     # After each commit, tell every device which of its messages are now stored (broker/receipts.py): its
     # outbox keeps a message until then, so a broker that dies with undelivered messages loses nothing.
     receipts: bool = True
+    # Device clocks: a timestamp further ahead of (or behind) the time of receipt than this is refused to
+    # dead letters (code clock_skew): one status dated 9999-12-31 must not pin a device's state for good.
+    clock_ahead_s: int = Field(24 * 3600, ge=60)
+    clock_behind_days: int = Field(3650, ge=1, le=36500)
+    # Dead letters keep a prefix of the payload (with its size and sha256), and only the newest rows.
+    dead_letter_payload_bytes: int = Field(4096, ge=0, le=1024 * 1024)
+    dead_letter_max_rows: int = Field(100_000, ge=100)
 
 
 class LeavePolicy(StrictModel):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -111,12 +112,19 @@ class Outbox:
         self.max_clip_bytes = max_clip_bytes
         self.receipts = receipts or ReceiptPolicy()
         self._lock = threading.Lock()
+        # Owner-only: the outbox holds every unsent message (events, presence) and the clip paths. Created
+        # 0600 before SQLite opens it (SQLite gives its -wal/-shm files the database file's mode).
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a committed row survives a power cut, not just a kill
         self._db.executescript(SCHEMA)
         self._upgrade()
         self._db.executescript(INDEXES)
+        for side in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if side.exists():  # from before the file was created 0600
+                os.chmod(side, 0o600)
         self.changed = threading.Event()  # set on every enqueue: wakes the publisher
 
     @contextlib.contextmanager

@@ -13,8 +13,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
-from sqlalchemy import select
+from pydantic import AwareDatetime, Field
+from sqlalchemy import func, select
 
 from broker.codec import encode
 from broker.evidence import SHA256_HEADER
@@ -58,10 +58,12 @@ from dashboard.db.models import (
 )
 from dashboard.enums import Role
 from dashboard.storage.evidence import EvidenceStore
+from dashboard.storage.model_check import NotOnnx, check_onnx
 
 router = APIRouter(tags=["administration"])
 
 MODEL_MAX_BYTES = 512 * 1024 * 1024
+DEAD_LETTER_API_BYTES = 4096
 MODEL_CHUNK = 1024 * 1024
 
 
@@ -113,18 +115,36 @@ def audit_log(
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
-@router.get("/dead-letters", response_model=Page[DeadLetterOut])
+class DeadLetterItem(DeadLetterOut):
+    payload_size: int = Field(description="size of the whole payload as received, in bytes")
+    payload_sha256: str | None = Field(description="sha256 of the whole payload (None: stored before 0004)")
+    payload_truncated: bool = Field(description="``payload`` is a prefix of it")
+
+
+@router.get("/dead-letters", response_model=Page[DeadLetterItem])
 def dead_letters(
     db: DbSession, _: User = Depends(require_roles(*REVIEW_ROLES)),
-    code: str | None = Query(None, description="reason code, e.g. malformed_json"),
+    code: str | None = Query(None, max_length=32, description="reason code, e.g. malformed_json"),
     limit: int = LimitQ, offset: int = OffsetQ,
 ) -> dict[str, object]:
-    stmt = select(DeadLetter).order_by(DeadLetter.received_at.desc(), DeadLetter.id.desc())
-    if code is not None:
-        stmt = stmt.where(DeadLetter.code == code)
-    items, total = paginate(db, stmt, limit, offset)
-    out = [DeadLetterOut(id=d.id, received_at=d.received_at, topic=d.topic, code=d.code, reason=d.reason,
-                         payload=d.payload.decode("utf-8", "replace")) for d in items]
+    """Newest first, paginated; each payload at most ``DEAD_LETTER_API_BYTES`` (rows stored before the ingest
+    capped them may hold megabytes: the database cuts them, the rest is never read)."""
+    where = [DeadLetter.code == code] if code is not None else []
+    total = db.scalar(select(func.count()).select_from(DeadLetter).where(*where)) or 0
+    rows = db.execute(
+        select(DeadLetter.id, DeadLetter.received_at, DeadLetter.topic, DeadLetter.code, DeadLetter.reason,
+               func.substr(DeadLetter.payload, 1, DEAD_LETTER_API_BYTES).label("head"),
+               func.length(DeadLetter.payload).label("stored"), DeadLetter.payload_size, DeadLetter.payload_sha256)
+        .where(*where).order_by(DeadLetter.received_at.desc(), DeadLetter.id.desc()).limit(limit).offset(offset)
+    ).all()
+    out = []
+    for r in rows:
+        size = r.payload_size if r.payload_size is not None else int(r.stored or 0)
+        head = bytes(r.head or b"")
+        out.append(DeadLetterItem(
+            id=r.id, received_at=r.received_at, topic=r.topic, code=r.code, reason=r.reason[:2000],
+            payload=head.decode("utf-8", "replace"), payload_size=size, payload_sha256=r.payload_sha256,
+            payload_truncated=len(head) < size))
     return {"items": out, "total": total, "limit": limit, "offset": offset}
 
 
@@ -216,6 +236,10 @@ async def upload_model(
         if claimed and claimed != sha256:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"sha256 of the body is {sha256}, {SHA256_HEADER} says {claimed}")
+        try:  # devices are told to fetch and run it: only something shaped like an ONNX model
+            await run_in_threadpool(check_onnx, staged)
+        except NotOnnx as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"not an ONNX model: {exc}") from None
         await run_in_threadpool(store.commit, staged, model_key(sha256))
     finally:
         staged.unlink(missing_ok=True)

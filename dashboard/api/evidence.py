@@ -1,9 +1,14 @@
 """Evidence: devices upload (PUT, per broker/evidence.py); people watch (GET, with HTTP Range for seeking).
 
 Upload semantics (the contract): same id + same hash -> 200 (already stored) / 201 (stored now); same id
-with a different hash -> 409, the first is kept; too large -> 413; wrong type -> 415; hash mismatch -> 422.
-The body is streamed to a staging file and abandoned the moment it passes the limit; nothing is stored
-unless the whole body arrived and its sha256 matches."""
+with a different hash -> 409, the first is kept; too large -> 413; wrong type, or a body that is not what its
+type says (checked by its magic bytes) -> 415; hash mismatch -> 422. The body is streamed to a staging file
+and abandoned the moment it passes the limit; nothing is stored unless the whole body arrived, its sha256
+matches and it starts like a JPEG / an MP4.
+
+Evidence ids are scoped per device: the key is (device, id), so another device's upload of the same id
+neither blocks nor replaces the owner's. ``GET /evidence/{id}?device=...`` names the owner; without it
+the id must be unambiguous (409 otherwise)."""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ import errno
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -36,6 +43,26 @@ def _check_id(evidence_id: str) -> str:
         return check_segment(evidence_id, "evidence id")
     except TopicError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+
+
+def evidence_url(device_id: str, evidence_id: str) -> str:
+    """The viewing URL of one device's evidence (pages link to it)."""
+    return f"/api/v1/evidence/{quote(evidence_id, safe='')}?device={quote(device_id, safe='')}"
+
+
+def looks_like(content_type: str, head: bytes) -> bool:
+    """Whether the first bytes of a body are those of its declared type: an SVG or an HTML page sent as
+    ``image/jpeg`` must never be stored and served as evidence."""
+    if content_type == "image/jpeg":
+        return head[:3] == b"\xff\xd8\xff"
+    if content_type == "video/mp4":  # ISO BMFF: a box size, then the "ftyp" box type first
+        return len(head) >= 12 and head[4:8] == b"ftyp"
+    return False
+
+
+def _head(path: Path, n: int = 16) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(n)
 
 
 def _existing_answer(row: Evidence, sha256: str) -> Response:
@@ -68,7 +95,7 @@ async def upload_evidence(
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"{length} bytes is over the {limit}-byte limit")
-    existing = db.get(Evidence, evidence_id)
+    existing = db.get(Evidence, (device.id, evidence_id))
     if existing is not None:
         return _existing_answer(existing, sha256)
 
@@ -80,6 +107,9 @@ async def upload_evidence(
         if body_sha256 != sha256:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                                 f"sha256 of the body is {body_sha256}, header says {sha256}")
+        if not looks_like(content_type, _head(staged)):
+            raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                                f"the body is not {content_type} (its first bytes say otherwise)")
         key = evidence_key(device.id, evidence_id, content_type)
         row = Evidence(id=evidence_id, device_id=device.id, content_type=content_type, sha256=sha256, size=size,
                        storage_key=key)
@@ -88,7 +118,7 @@ async def upload_evidence(
             db.flush()  # a concurrent upload of the same id loses here, before touching the file
         except IntegrityError:
             db.rollback()
-            winner = db.get(Evidence, evidence_id)
+            winner = db.get(Evidence, (device.id, evidence_id))
             if winner is None:
                 raise
             return _existing_answer(winner, sha256)
@@ -106,6 +136,16 @@ async def upload_evidence(
         staged.unlink(missing_ok=True)
     return Response(status_code=status.HTTP_201_CREATED, content='{"status": "stored"}',
                     media_type="application/json")
+
+
+def _find(db: Session, evidence_id: str, device: str | None) -> Evidence | None:
+    if device is not None:
+        return db.get(Evidence, (device, evidence_id))
+    rows = list(db.scalars(select(Evidence).where(Evidence.id == evidence_id).limit(2)))
+    if len(rows) > 1:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"evidence id {evidence_id!r} exists for several devices: add ?device=")
+    return rows[0] if rows else None
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -148,12 +188,13 @@ def _stream(store: EvidenceStore, key: str, start: int, end: int) -> Iterator[by
 @router.get("/evidence/{evidence_id}", response_class=StreamingResponse,
             responses={206: {"description": "partial content (Range)"}, 416: {}})
 def get_evidence(
-    evidence_id: str, request: Request, db: DbSession, user: User = Depends(require_roles(*ACK_ROLES))
+    evidence_id: str, request: Request, db: DbSession, user: User = Depends(require_roles(*ACK_ROLES)),
+    device: str | None = Query(None, max_length=64, description="the device that uploaded it"),
 ) -> Response:
     """Stream a snapshot or clip; honours a single ``Range: bytes=a-b`` (206) so players can seek.
     Every access is audited: a request writes a ``view`` entry unless the same user's view of the same
     evidence was recorded in the last few minutes (a player's seeks and range continuations)."""
-    row = db.get(Evidence, _check_id(evidence_id))
+    row = _find(db, _check_id(evidence_id), device)
     if row is not None and row.purged_at is not None:
         raise HTTPException(status.HTTP_410_GONE,
                             f"evidence {evidence_id!r} was deleted on {row.purged_at:%Y-%m-%d} under the "

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -295,11 +296,15 @@ class AbsenceClassification(Base):
 
 
 class Evidence(Base):
-    """A stored snapshot or clip (uploaded by a device over HTTP, see broker/evidence.py)."""
+    """A stored snapshot or clip (uploaded by a device over HTTP, see broker/evidence.py).
+
+    Evidence ids are the device's own: the key is (device, id), so one device's upload can neither block nor
+    replace another's, and an event refers to the evidence of the device that reported it."""
 
     __tablename__ = "evidence"
+    __table_args__ = (PrimaryKeyConstraint("device_id", "id"),)
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64))
     device_id: Mapped[str] = mapped_column(ForeignKey("device.id"))
     content_type: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
@@ -311,7 +316,8 @@ class Evidence(Base):
 
 
 class DeadLetter(Base):
-    """A message that could not be ingested, kept verbatim with the reason."""
+    """A message that could not be ingested, with the reason: a prefix of its payload (the ingest's
+    ``dead_letter_payload_bytes``), its full size and sha256. Only the newest rows are kept."""
 
     __tablename__ = "dead_letter"
     __table_args__ = (Index("ix_dead_letter_received", "received_at"),)
@@ -322,6 +328,8 @@ class DeadLetter(Base):
     code: Mapped[str] = mapped_column(String(32), index=True)
     reason: Mapped[str] = mapped_column(Text)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload_size: Mapped[int | None] = mapped_column(Integer)
+    payload_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class IngestCounter(Base):

@@ -6,6 +6,7 @@ their timestamps. A redelivered or replayed message therefore changes nothing.""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -26,6 +27,7 @@ from broker.payloads import (
     HeartbeatMessage,
     StateMessage,
     StatusMessage,
+    clock_skew,
 )
 from broker.topics import Topic
 from dashboard.db.engine import Database
@@ -41,6 +43,7 @@ from dashboard.db.models import (
 from dashboard.db.relink import Linker
 from dashboard.enums import DeviceStatus, PresenceState
 from dashboard.linking import presence_state
+from dashboard.settings import IngestSettings
 
 log = logging.getLogger("counterwatch.dashboard.ingest")
 
@@ -53,6 +56,21 @@ class RawMessage:
     mid: int = 0  # MQTT packet id, for the manual ACK after commit
 
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """What a device's message may claim (clock skew) and what a rejected one may cost (dead-letter size)."""
+
+    clock_ahead: timedelta = timedelta(hours=24)
+    clock_behind: timedelta = timedelta(days=3650)
+    dead_letter_payload_bytes: int = 4096
+    dead_letter_max_rows: int = 100_000
+
+    @classmethod
+    def from_settings(cls, settings: IngestSettings) -> IngestLimits:
+        return cls(timedelta(seconds=settings.clock_ahead_s), timedelta(days=settings.clock_behind_days),
+                   settings.dead_letter_payload_bytes, settings.dead_letter_max_rows)
+
+
 @dataclass
 class BatchResult:
     counts: Counter[str] = field(default_factory=Counter)
@@ -62,9 +80,11 @@ class BatchResult:
 
 
 class Ingestor:
-    def __init__(self, db: Database, grace: timedelta = timedelta(minutes=5)) -> None:
+    def __init__(self, db: Database, grace: timedelta = timedelta(minutes=5),
+                 limits: IngestLimits | None = None) -> None:
         self.db = db
         self.grace = grace
+        self.limits = limits or IngestLimits()
         self.totals: Counter[str] = Counter()
 
     def apply(self, messages: Sequence[RawMessage], extra: Mapping[str, int] | None = None) -> BatchResult:
@@ -76,7 +96,7 @@ class Ingestor:
         are added to the running totals in the same transaction."""
         try:
             with self.db.session() as session:
-                result = _Batch(session, self.grace).run(messages, extra)
+                result = _Batch(session, self.grace, self.limits).run(messages, extra)
         except Exception as exc:
             if database_unavailable(exc):
                 raise
@@ -85,18 +105,18 @@ class Ingestor:
             for message in messages:
                 try:
                     with self.db.session() as session:
-                        result.add(_Batch(session, self.grace).run([message]))
+                        result.add(_Batch(session, self.grace, self.limits).run([message]))
                 except Exception as exc:
                     if database_unavailable(exc):
                         raise  # gone mid-way: what was committed stays, the batch is retried (idempotent)
                     with self.db.session() as session:
-                        bad = _Batch(session, self.grace)
+                        bad = _Batch(session, self.grace, self.limits)
                         bad.dead_letter(message, Rejected("ingest_error", f"{type(exc).__name__}: {exc}"))
                         bad.save_counts()
                         result.add(bad.result)
             if extra:
                 with self.db.session() as session:
-                    health = _Batch(session, self.grace)
+                    health = _Batch(session, self.grace, self.limits)
                     health.result.counts.update(extra)
                     health.save_counts()
                     result.add(health.result)
@@ -113,9 +133,11 @@ def database_unavailable(exc: BaseException) -> bool:
 
 
 class _Batch:
-    def __init__(self, session: Session, grace: timedelta) -> None:
+    def __init__(self, session: Session, grace: timedelta, limits: IngestLimits) -> None:
         self.s = session
         self.grace = grace
+        self.limits = limits
+        self.dead_lettered = 0
         self.result = BatchResult()
         self.devices: dict[str, Device] = {}
         self.cameras: dict[tuple[str, str], Camera] = {}
@@ -146,7 +168,14 @@ class _Batch:
                     "identity_mismatch", f"device {device.id!r} is registered at site {device.site_id!r}, "
                     f"not {topic.site!r}"))
                 continue
-            changed = self._apply(device, topic, message, raw)
+            try:
+                skew = clock_skew(message, raw.received_at, self.limits.clock_ahead, self.limits.clock_behind)
+                if skew is not None:
+                    raise Rejected("clock_skew", skew)
+                changed = self._apply(device, topic, message, raw)
+            except Rejected as rejected:
+                self.dead_letter(raw, rejected)
+                continue
             self.result.counts["accepted" if changed else "duplicate"] += 1
         self.s.flush()
         linker = Linker(self.s, self.grace)
@@ -160,10 +189,14 @@ class _Batch:
 
     # -- bookkeeping -------------------------------------------------------------------------------
     def dead_letter(self, raw: RawMessage, rejected: Rejected) -> None:
+        """Keep what was rejected, bounded: a prefix of the payload with its full size and sha256 (a hostile
+        device must not grow the database by sending big or many bad messages)."""
         self.s.add(DeadLetter(
-            received_at=raw.received_at, topic=raw.topic[:512], code=rejected.code,
-            reason=rejected.reason, payload=raw.payload,
+            received_at=raw.received_at, topic=_storable(raw.topic[:512]), code=rejected.code[:32],
+            reason=_storable(rejected.reason[:2000]), payload=raw.payload[:self.limits.dead_letter_payload_bytes],
+            payload_size=len(raw.payload), payload_sha256=hashlib.sha256(raw.payload).hexdigest(),
         ))
+        self.dead_lettered += 1
         self.result.counts["rejected"] += 1
         self.result.counts[f"rejected.{rejected.code}"] += 1
         log.warning("dead-lettered %s: %s", raw.topic, rejected)
@@ -171,6 +204,8 @@ class _Batch:
     def save_counts(self) -> None:
         """Add this batch's counts in one atomic upsert: several ingest workers bump the same rows at once,
         and a read-modify-write would lose increments (or collide inserting a new name)."""
+        if self.dead_lettered:
+            self._prune_dead_letters()
         counts = self.result.counts
         if not counts:
             return
@@ -178,6 +213,14 @@ class _Batch:
         stmt = insert(IngestCounter).values([{"name": n, "value": v} for n, v in sorted(counts.items())])
         self.s.execute(stmt.on_conflict_do_update(
             index_elements=[IngestCounter.name], set_={"value": IngestCounter.value + stmt.excluded.value}))
+
+    def _prune_dead_letters(self) -> None:
+        """Keep the newest ``dead_letter_max_rows`` dead letters; the counters keep the totals."""
+        self.s.flush()
+        cut = self.s.scalar(select(DeadLetter.id).order_by(DeadLetter.id.desc())
+                            .offset(self.limits.dead_letter_max_rows).limit(1))
+        if cut is not None:
+            self.s.execute(delete(DeadLetter).where(DeadLetter.id <= cut))
 
     def _preload(self, decoded: list[tuple[RawMessage, Topic, Message]]) -> None:
         """One query per table for the whole batch instead of one per message."""
@@ -227,18 +270,33 @@ class _Batch:
             return self._event(device, message, raw)
         if isinstance(message, StateMessage):
             return self._state(device, message)
+        horizon = raw.received_at + self.limits.clock_ahead
         if isinstance(message, StatusMessage):
-            return _status(device, message)
+            return _status(device, message, horizon)
         if isinstance(message, HeartbeatMessage):
-            return _heartbeat(device, message)
+            return _heartbeat(device, message, horizon)
         if isinstance(message, CameraHealth):
-            return _health(device, self._camera(device, message.camera), message)
+            return _health(device, self._camera(device, message.camera), message, horizon)
         return False  # model commands are not subscribed to
 
+    def _check_owner(self, row: Event, device: Device, msg: EventMessage) -> None:
+        """An event belongs to the (site, device, camera, window) that created it: event ids are guessable
+        (a hash of those and the onset), so a message from anywhere else must not fold into it."""
+        camera = self.cameras.get((device.id, msg.camera))
+        window = self.windows.get((msg.site, msg.window))
+        if (row.site_id, row.device_id) != (msg.site, device.id) or camera is None or window is None \
+                or (camera.id, window.id) != (row.camera_id, row.window_id):
+            raise Rejected("event_owner_mismatch",
+                           f"event {msg.event_id!r} belongs to device {row.device_id!r} at site {row.site_id!r} "
+                           f"(its own camera and window), not to {device.id!r} at {msg.site!r} "
+                           f"{msg.camera}/{msg.window}")
+
     def _event(self, device: Device, msg: EventMessage, raw: RawMessage) -> bool:
+        row = self.events.get(msg.event_id)
+        if row is not None:
+            self._check_owner(row, device, msg)  # before creating anything for the sender
         camera = self._camera(device, msg.camera)
         window = self._window(msg.site, msg.window, camera)
-        row = self.events.get(msg.event_id)
         if row is None:
             row = Event(
                 event_id=msg.event_id, site_id=msg.site, device_id=device.id, camera_id=camera.id,
@@ -282,6 +340,11 @@ class _Batch:
         since = self.presence_since.get(window.id)
         self.presence_since[window.id] = msg.changed_at if since is None else min(since, msg.changed_at)
         return True
+
+
+def _storable(text: str) -> str:
+    """Text as every backend can store it (PostgreSQL refuses NUL): the reason quotes what a device sent."""
+    return text.replace("\x00", "\\x00")
 
 
 def _evidence(msg: EventMessage) -> list[Any]:
@@ -328,32 +391,35 @@ def _snapshot(row: Event) -> tuple[Any, ...]:
             row.subtype, row.model_version, dict(row.details), list(row.evidence))
 
 
-def _newer(previous: datetime | None, at: datetime) -> bool:
-    return previous is None or at > previous
+def _newer(previous: datetime | None, at: datetime, horizon: datetime) -> bool:
+    """Whether ``at`` replaces the stored ``previous``. A stored time beyond ``horizon`` (receipt + the
+    allowed clock skew) cannot be true: one stored before the clock check existed is replaced, not kept
+    forever as "the newest"."""
+    return previous is None or at > previous or previous > horizon
 
 
-def _seen(device: Device, at: datetime) -> None:
-    if _newer(device.last_seen_at, at):
+def _seen(device: Device, at: datetime, horizon: datetime) -> None:
+    if _newer(device.last_seen_at, at, horizon):
         device.last_seen_at = at
 
 
-def _status(device: Device, msg: StatusMessage) -> bool:
+def _status(device: Device, msg: StatusMessage, horizon: datetime) -> bool:
     # The edge's Last Will and the ``online`` of the same connection carry the same ``at`` (the Will is
     # armed before connecting): on that tie ``offline`` wins, so a node that drops off shows offline.
     will_of_current = (msg.at == device.status_at and msg.status.value == DeviceStatus.OFFLINE.value
                        and device.status is not DeviceStatus.OFFLINE)
-    if not _newer(device.status_at, msg.at) and not will_of_current:
+    if not _newer(device.status_at, msg.at, horizon) and not will_of_current:
         return False
     device.status = DeviceStatus(msg.status.value)
     device.status_at = msg.at
     device.software_version = msg.software_version or device.software_version
     device.model_version = msg.model_version or device.model_version
-    _seen(device, msg.at)
+    _seen(device, msg.at, horizon)
     return True
 
 
-def _heartbeat(device: Device, msg: HeartbeatMessage) -> bool:
-    if not _newer(device.last_seen_at, msg.at):
+def _heartbeat(device: Device, msg: HeartbeatMessage, horizon: datetime) -> bool:
+    if not _newer(device.last_seen_at, msg.at, horizon):
         return False
     device.last_seen_at = msg.at
     device.heartbeat = msg.model_dump(mode="json", exclude={"v", "site", "device"})
@@ -361,14 +427,14 @@ def _heartbeat(device: Device, msg: HeartbeatMessage) -> bool:
     return True
 
 
-def _health(device: Device, camera: Camera, msg: CameraHealth) -> bool:
-    if not _newer(camera.health_at, msg.at):
+def _health(device: Device, camera: Camera, msg: CameraHealth, horizon: datetime) -> bool:
+    if not _newer(camera.health_at, msg.at, horizon):
         return False
     camera.health = msg.status
     camera.health_at = msg.at
     camera.fps = msg.fps
     camera.last_frame_at = msg.last_frame_at
     camera.health_detail = msg.detail
-    _seen(device, msg.at)
+    _seen(device, msg.at, horizon)
     return True
 

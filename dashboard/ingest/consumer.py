@@ -31,7 +31,7 @@ from broker.receipts import receipts_for
 from broker.topics import INGEST_SUBSCRIPTIONS
 from dashboard.db.engine import Database
 from dashboard.db.models import utcnow
-from dashboard.ingest.apply import BatchResult, Ingestor, RawMessage
+from dashboard.ingest.apply import BatchResult, IngestLimits, Ingestor, RawMessage
 from dashboard.settings import DashboardSettings, IngestSettings, MqttSettings
 
 log = logging.getLogger("counterwatch.dashboard.ingest")
@@ -72,7 +72,7 @@ class IngestConsumer:
     ) -> None:
         self.mqtt_settings = mqtt_settings
         self.ingest_settings = ingest_settings
-        self.ingestor = Ingestor(db, grace)
+        self.ingestor = Ingestor(db, grace, IngestLimits.from_settings(ingest_settings))
         self.on_batch = on_batch
         self.stats = IngestStats()
         self._queue: queue.Queue[_Queued] = queue.Queue()

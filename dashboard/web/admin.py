@@ -19,6 +19,11 @@ from sqlalchemy.orm import Session
 from starlette.routing import NoMatchFound
 
 from broker.topics import TopicError, check_segment
+<<<<<<< HEAD
+=======
+from dashboard import leave
+from dashboard.api.evidence import evidence_url
+>>>>>>> devsec
 from dashboard.auth.deps import ADMIN_ROLES, ROSTER_ROLES
 from dashboard.auth.users import create_user
 from dashboard.context import AppContext
@@ -75,14 +80,26 @@ class Section:
 def _delivery(heartbeat: dict[str, Any] | None) -> str:
     """The device's delivery figures from its last heartbeat: unsettled outbox rows, rows waiting for the
     dashboard's receipt, broker reconnects, messages sent again for want of a receipt."""
-    if not heartbeat:
+    if not heartbeat or not isinstance(heartbeat, dict):
         return "—"
     keys = ("outbox_depth", "outbox_awaiting_receipt", "mqtt_reconnects", "receipt_resends")
-    return " / ".join(str(heartbeat.get(k, 0)) for k in keys)
+    return " / ".join(_clip(str(heartbeat.get(k, 0)), 20) for k in keys)
+
+
+def _clip(text: str | None, limit: int = 64) -> str:
+    """Whatever a device once stored, the page shows a bounded line of it."""
+    if not text:
+        return "—"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _fmt(value: datetime | None, zone: ZoneInfo) -> str:
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if value else "—"
+    if not value:
+        return "—"
+    try:  # a stored 9999-12-31T23:59Z cannot move to UTC+8: show it as it is rather than fail the page
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _row(*cells: Cell) -> dict[str, list[Cell]]:
@@ -112,7 +129,7 @@ def section_context(db: Session, request: Request, user: User, section: str, ctx
                      "admin.col.delivery", "admin.col.software", "admin.col.model"],
                     [_row(Cell(d.id), Cell(d.site_id), _key(f"device_status.{d.status.value}"),
                           Cell(_fmt(d.last_seen_at, zone)), Cell(_delivery(d.heartbeat)),
-                          Cell(d.software_version or "—"), Cell(d.model_version or "—"))
+                          Cell(_clip(d.software_version)), Cell(_clip(d.model_version)))
                      for d in db.scalars(select(Device).order_by(Device.id))], note_key="admin.devices_note")
     elif section == "windows":
         cameras = list(db.scalars(select(Camera).order_by(Camera.device_id, Camera.code)))
@@ -379,7 +396,7 @@ def zones_context(db: Session, request: Request, camera_id: int) -> dict[str, An
         raise HTTPException(404, "no such camera")
     snapshot = queries.latest_snapshot_id(db, camera_id)
     return {"camera_id": camera_id, "camera_label": f"{camera.device_id}/{camera.code}",
-            "snapshot_url": f"/api/v1/evidence/{snapshot}" if snapshot else None,
+            "snapshot_url": evidence_url(camera.device_id, snapshot) if snapshot else None,
             "zones_json": json.dumps(load_zones(app, camera_id), ensure_ascii=False), "zone_kinds": ZONE_KINDS}
 
 

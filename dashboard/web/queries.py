@@ -151,6 +151,7 @@ class AlertView:
     verdict: str | None
     escalated: bool
     has_evidence: bool
+    device_id: str  # whose evidence ids clip_id / snapshot_id are
     clip_id: str | None
     snapshot_id: str | None
     seq: int
@@ -203,7 +204,8 @@ def alert_views(db: Session, events: Sequence[Event], now: datetime, escalation:
             clerks=tuple(clerks.get(e.id, ())), acked_at=ack[0] if ack else e.acknowledged_at,
             acked_by=ack[1] if ack else None, ack_note=ack[2] if ack else None,
             verdict=e.verdict.value if e.verdict else None, escalated=is_escalated(e, now, escalation),
-            has_evidence=bool(e.evidence), clip_id=_evidence_id(e, "clip"), snapshot_id=_evidence_id(e, "snapshot"),
+            has_evidence=bool(e.evidence), device_id=e.device_id, clip_id=_evidence_id(e, "clip"),
+            snapshot_id=_evidence_id(e, "snapshot"),
             seq=e.seq,
         ))
     return out

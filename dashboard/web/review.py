@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from dashboard.api.common import IdPath
+from dashboard.api.evidence import evidence_url
 from dashboard.auth.deps import DbSession, Reviewer, actor
 from dashboard.db.models import User
 from dashboard.enums import ReviewReason, Verdict
@@ -23,9 +23,9 @@ from dashboard.web.render import render
 router = pages.page_router()
 
 
-def _evidence_url(evidence_id: str | None) -> str | None:
+def _evidence_url(device_id: str, evidence_id: str | None) -> str | None:
     # core's evidence endpoint (GET with Range support, audit-logged); see broker/evidence.py for the PUT.
-    return f"/api/v1/evidence/{quote(evidence_id)}" if evidence_id else None
+    return evidence_url(device_id, evidence_id) if evidence_id else None
 
 
 @router.get("/review", name="web_review")
@@ -61,9 +61,11 @@ def _review_page(request: Request, db: Session, user: User, pk: int | None, stat
         next_pk = pks[0]
     ev = None
     if current is not None:
-        purged = purged_ids(db, (current.clip_id, current.snapshot_id))  # deleted under the retention policy
-        ev = {**asdict(current), "clip_url": None if current.clip_id in purged else _evidence_url(current.clip_id),
-              "snapshot_url": None if current.snapshot_id in purged else _evidence_url(current.snapshot_id),
+        # deleted under the retention policy
+        purged = purged_ids(db, (current.clip_id, current.snapshot_id), current.device_id)
+        dev = current.device_id
+        ev = {**asdict(current), "clip_url": None if current.clip_id in purged else _evidence_url(dev, current.clip_id),
+              "snapshot_url": None if current.snapshot_id in purged else _evidence_url(dev, current.snapshot_id),
               "evidence_purged": bool(purged), "review": queries.latest_review(db, current.pk)}
     ctx = pages.page_context(request, db, user, "review", "review.title")
     ctx.update(ev=ev, queue=queue_views, status=status, counts=queries.review_counts(db), prev_pk=prev_pk,

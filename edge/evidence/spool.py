@@ -57,7 +57,10 @@ class EvidenceReady:
 class ClipSpool:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        # Owner-only: recordings and job records of people at work. The directory's 0700 also covers the
+        # fragment files the recorder writes with the process umask.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
 
     def record(self, evidence_id: str) -> Path:
         return self.dir / f"{evidence_id}.json"
@@ -69,7 +72,7 @@ class ClipSpool:
         """Replace the job record atomically and durably (a kill leaves the old or the new one)."""
         path = self.record(job.evidence_id)
         tmp = path.with_suffix(".json.tmp")
-        with tmp.open("wb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
             f.write(job.model_dump_json().encode())
             f.flush()
             os.fsync(f.fileno())
@@ -89,6 +92,7 @@ def finalise(job: ClipJob, spool: ClipSpool, out_dir: Path) -> EvidenceReady:
     """The recording -> the faststart MP4 that is uploaded; its reference is recorded in the job."""
     path = out_dir / f"{job.evidence_id}.mp4"
     frames = remux_faststart(spool.fragments(job), path)
+    os.chmod(path, 0o600)
     data = path.read_bytes()
     job.ref = EvidenceRef(kind="clip", id=job.evidence_id, sha256=hashlib.sha256(data).hexdigest(),
                           content_type="video/mp4", size=len(data), duration_s=round(frames / job.fps, 3))

@@ -44,7 +44,9 @@ def test_rendered_acl_file() -> None:
     blocks = [b.splitlines() for b in text.strip().split("\n\n")[1:]]
     assert blocks == [
         ["user dashboard", "topic read cw/v1/#", "topic write cw/v1/+/+/cmd/+"],
-        ["user edge-a", "topic write cw/v1/hall1/edge-a/#", "topic read cw/v1/hall1/edge-a/cmd/+"],
+        ["user edge-a", "topic write cw/v1/hall1/edge-a/status", "topic write cw/v1/hall1/edge-a/heartbeat",
+         "topic write cw/v1/hall1/edge-a/+/health", "topic write cw/v1/hall1/edge-a/+/+/event",
+         "topic write cw/v1/hall1/edge-a/+/+/state", "topic read cw/v1/hall1/edge-a/cmd/+"],  # no cmd/ writes
         ["user ops", "topic readwrite #"],
     ]
 

@@ -102,8 +102,8 @@ def test_rotation_adds_a_login_and_keeps_the_old_one_until_finished() -> None:
     ident = registry.identities["edge-a"]
     assert registry.password_file() == f"edge-a:{ident.previous_hash}\nedge-a.r1:{ident.password_hash}\n"
     acl = registry.acl_file()
-    assert "user edge-a\ntopic write cw/v1/hall1/edge-a/#" in acl
-    assert "user edge-a.r1\ntopic write cw/v1/hall1/edge-a/#" in acl
+    assert "user edge-a\ntopic write cw/v1/hall1/edge-a/status" in acl
+    assert "user edge-a.r1\ntopic write cw/v1/hall1/edge-a/status" in acl
     registry.finish_rotation("edge-a")
     assert registry.verify(login, new) and not registry.verify("edge-a", old) and not registry.verify("edge-a", new)
     assert registry.password_file() == f"edge-a.r1:{registry.identities['edge-a'].password_hash}\n"

@@ -242,7 +242,7 @@ def test_oversized_upload_is_refused_and_nothing_stored(app: FastAPI, client: Te
 
 def test_clips_stream_with_range_and_a_device_token_cannot_read_them(app: FastAPI, api: ApiUsers) -> None:
     token = register(app.state.ctx.db)
-    clip = bytes(range(256)) * 1000
+    clip = b"\x00\x00\x00\x18ftypisom" + bytes(range(256)) * 1000  # an MP4's first box, then anything
     device_client = TestClient(app)
     assert _put(device_client, token, "clip-0001", clip, "video/mp4").status_code == 201  # type: ignore[attr-defined]
     r = device_client.get("/api/v1/evidence/clip-0001", headers={"Authorization": f"Bearer {token}"})

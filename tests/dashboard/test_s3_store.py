@@ -137,12 +137,15 @@ def _rows(app: FastAPI) -> int:
         return s.scalar(select(func.count()).select_from(Evidence)) or 0
 
 
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom"  # the upload checks an MP4's first box
+
+
 def test_dashboard_serves_evidence_from_s3_and_survives_an_outage(
     s3_app: FastAPI, s3_server: S3Server, tmp_path: Path
 ) -> None:
     token = register(s3_app.state.ctx.db)
     device = TestClient(s3_app)
-    clip = os.urandom(300_000)
+    clip = MP4_HEAD + os.urandom(300_000)
     assert _put(device, token, "clip-0001", clip).status_code == 201
     sup = ApiUsers(s3_app).client(Role.SUPERVISOR)
     part = sup.get("/api/v1/evidence/clip-0001", headers={"Range": "bytes=1000-1999"})
@@ -150,7 +153,7 @@ def test_dashboard_serves_evidence_from_s3_and_survives_an_outage(
     assert sup.get("/api/v1/evidence/clip-0001").content == clip
 
     s3_server.stop()
-    down = _put(device, token, "clip-0002", os.urandom(1000))
+    down = _put(device, token, "clip-0002", MP4_HEAD + os.urandom(1000))
     assert down.status_code == 503 and "evidence store" in down.text
     assert _rows(s3_app) == 1, "an upload the store did not take is not recorded"
     assert list((tmp_path / "state" / "evidence-staging").iterdir()) == [], "no staged file is left behind"
@@ -159,7 +162,7 @@ def test_dashboard_serves_evidence_from_s3_and_survives_an_outage(
 
     s3_server.start()  # moto keeps nothing across restarts: the device's retry lands in a fresh bucket
     s3_app.state.ctx.evidence.client.create_bucket(Bucket="evidence")
-    retry = os.urandom(1000)
+    retry = MP4_HEAD + os.urandom(1000)
     assert _put(device, token, "clip-0002", retry).status_code == 201
     assert sup.get("/api/v1/evidence/clip-0002").content == retry
     assert _rows(s3_app) == 2

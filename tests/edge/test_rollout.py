@@ -162,9 +162,11 @@ def test_rollout_swaps_refuses_a_wrong_hash_and_rolls_back(hall: Hall, tmp_path:
     assert sorted(labels(node)) == ["person", "phone"]
     assert sorted(p.name for p in hall.models_dir.iterdir()) == [f"{sha_v2}.onnx"]  # nothing half-kept
 
-    # 3. A file with the right hash that is no model: refused the same way.
+    # 3. A file with the right hash that is no model: the dashboard refuses bytes that are not ONNX-shaped;
+    # one that only looks like ONNX (ir_version, an empty graph, an empty opset) the edge refuses.
+    assert hall.admin.put("/api/v1/models/det-junk0/file", content=b"not an onnx graph").status_code == 422
     junk = tmp_path / "junk.onnx"
-    junk.write_bytes(b"not an onnx graph")
+    junk.write_bytes(b"\x08\x07\x3a\x00\x42\x00")
     hall.upload("det-junk", junk)
     hall.rollout("det-junk")
     assert hall.reported("det-junk", "refused")["model_version"] == "det-v2"

@@ -39,7 +39,7 @@ def tiny_store(tmp_path: Path) -> Iterator[Path]:
 def test_full_clip_store_refuses_then_recovers(settings: DashboardSettings, tiny_store: Path) -> None:
     app: FastAPI = create_app(settings.model_copy(update={"evidence_dir": tiny_store}))
     token = register(app.state.ctx.db)
-    body = os.urandom(900 * 1024)
+    body = b"\x00\x00\x00\x18ftypisom" + os.urandom(900 * 1024)  # an MP4's first box, then anything
     filler = tiny_store / "filler.bin"
     filler.write_bytes(os.urandom(600 * 1024))  # the store's volume is now too full for the clip
 

@@ -8,3 +8,4 @@ from tests.dashboard.conftest import (  # noqa: F401  (pytest fixtures, re-expor
     postgres_server,
     settings,
 )
+from tests.security.conftest import ingest, rig  # noqa: F401  (the broker rig of tests/security)

@@ -73,7 +73,9 @@ def test_bridge_section_is_persistent_qos1_and_scoped_to_its_site(tmp_path: Path
     registry = Registry()
     registry.add("bridge-hall1", Role.BRIDGE, site=SITE)
     assert acl_rules(registry.identities["bridge-hall1"]) == [
-        ("write", "cw/v1/hall1/#"), ("read", "cw/v1/hall1/+/cmd/+")
+        ("write", "cw/v1/hall1/+/status"), ("write", "cw/v1/hall1/+/heartbeat"), ("write", "cw/v1/hall1/+/+/health"),
+        ("write", "cw/v1/hall1/+/+/+/event"), ("write", "cw/v1/hall1/+/+/+/state"),  # never a command
+        ("read", "cw/v1/hall1/+/cmd/+")
     ]
     with pytest.raises(ValueError, match="needs its site"):
         registry.add("bridge-x", Role.BRIDGE)
