@@ -19,11 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.routing import NoMatchFound
 
 from broker.topics import TopicError, check_segment
-<<<<<<< HEAD
-=======
-from dashboard import leave
 from dashboard.api.evidence import evidence_url
->>>>>>> devsec
 from dashboard.auth.deps import ADMIN_ROLES, ROSTER_ROLES
 from dashboard.auth.users import create_user
 from dashboard.context import AppContext
