@@ -4,7 +4,7 @@
 global max) and concatenated -> ``features`` (N, 2 * (64 + 128 + 256)). The backbone stays frozen by
 construction: its weights are the detector's, byte for byte.
 ``with_head``: the same graph plus ``cues`` input, standardisation and the trained linear softmax head ->
-``probs``. One file, so the edge loads and verifies one thing.
+``probs`` (``features`` stays a second output, for checks). One file, so the edge loads and verifies one thing.
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ def with_head(detector: Path, mean: np.ndarray, std: np.ndarray, weight: np.ndar
     ])
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(classes)]))
+    graph.output.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", None]))
     meta = {"classes": ",".join(classes), **(metadata or {})}
     del model.metadata_props[:]
     for k, v in meta.items():

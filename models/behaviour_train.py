@@ -112,10 +112,10 @@ def main(args: argparse.Namespace) -> int:
     thr, p_cv, r_cv = threshold_at_precision(oof[:, phone], y == phone, args.precision)
     w, b = fit(x, y, len(classes), args.l2)
     summary = {
-        "sets": args.sets, "size": args.size, "l2": args.l2, "classes": classes, "persons": int(len(y)),
+        "sets": args.sets, "size": args.size, "l2": args.l2, "classes": classes, "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "per_set": {s: int((data["set"] == s).sum()) for s in args.sets},
-        "groups": int(len(uniq)), "cv_target_precision": args.precision,
+        "groups": len(uniq), "cv_target_precision": args.precision,
         "phone_threshold": round(thr, 4), "cv_precision": round(p_cv, 4), "cv_recall": round(r_cv, 4),
         "seconds": round(time.time() - t0, 1),
     }
