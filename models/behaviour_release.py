@@ -115,7 +115,7 @@ def main(args: argparse.Namespace) -> int:
         input=BehaviourInput(size=spec.size, margin=spec.margin), classes=classes, thresholds=thresholds,
         detector_sha256=manifest.sha256,
         training=Training(run_id=args.run.name, init_weights=f"{manifest.file} (frozen: neck P3/P4/P5 pooled)",
-                          settings={k: summary[k] for k in ("sets", "size", "l2", "cv_target_precision",
+                          settings={k: summary[k] for k in ("sets", "size", "l2", "cue_scale", "cv_target_precision",
                                                             "phone_threshold", "cv_precision", "cv_recall")}),
         data_counts={"train_persons": summary["per_class"], "train_persons_per_set": summary["per_set"],
                      "train_groups": summary["groups"]},
