@@ -73,11 +73,11 @@ def clerk_crop(image: npt.NDArray[np.uint8], box: Sequence[float], size: int, ma
     rh, rw = region.shape[:2]
     scale = min(size / rh, size / rw)
     nw, nh = round(rw * scale), round(rh * scale)
-    resized = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (rw, rh) else region
+    resized = (np.asarray(cv2.resize(region, (nw, nh), interpolation=cv2.INTER_LINEAR), np.uint8)
+               if (nw, nh) != (rw, rh) else region)
     top, left = round((size - nh) / 2 - 0.1), round((size - nw) / 2 - 0.1)
-    out: npt.NDArray[np.uint8] = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left,
-                                                    cv2.BORDER_CONSTANT, value=(_PAD, _PAD, _PAD))
-    return out
+    return np.asarray(cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left,
+                                         cv2.BORDER_CONSTANT, value=(_PAD, _PAD, _PAD)), np.uint8)
 
 
 def clerk_cues(box: Sequence[float], objects: Sequence[Detection], margin: float) -> npt.NDArray[np.float32]:

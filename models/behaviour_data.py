@@ -127,10 +127,16 @@ def extract_features(person_set: Path, cache: Path, spec: CropSpec, detector_pat
         if out.exists() or not src.is_dir():
             written.append(out)
             continue
-        xs, cs, ys, names, boxes = [], [], [], [], []
+        xs: list[np.ndarray] = []
+        cs: list[np.ndarray] = []
+        ys: list[int] = []
+        names: list[str] = []
+        boxes: list[tuple[float, float, float, float]] = []
         t0 = time.time()
         for k, path in enumerate(sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"unreadable image {path}")
             h, w = image.shape[:2]
             people = read_yolo(person_set / "labels" / split / f"{path.stem}.txt", w, h)
             if not people:

@@ -4,9 +4,9 @@
         --sets suspisense-phone phone-usage-bwssytems clerk-clips
 
 Only the ``train`` split of each set is read. The head is a multinomial logistic regression (L2, balanced
-class weights) on standardised [features, cues] (the cues weighted up by --cue-scale); the classes are those with training examples (a behaviour
-without data gets no column, so it can never fire). The phone-use operating threshold is chosen by grouped
-5-fold cross-validation inside train (groups: source video / photo stem, so frames of one video never sit
+class weights) on standardised [features, cues] (the cues weighted up by --cue-scale); the classes are those
+with training examples (a behaviour without data gets no column, so it can never fire). The phone-use operating
+threshold is chosen by grouped 5-fold cross-validation inside train (groups: source video / photo stem, so frames of one video never sit
 on both sides of a fold): the lowest P(phone_use) whose out-of-fold precision is >= the target, at the most
 recall there. The val splits stay untouched for :mod:`models.behaviour_release`. Resumable: an existing
 ``head.npz`` in the run folder is kept; the log is ``train.log`` beside it.
@@ -115,7 +115,8 @@ def main(args: argparse.Namespace) -> int:
     thr, p_cv, r_cv = threshold_at_precision(oof[:, phone], y == phone, args.precision)
     w, b = fit(x, y, len(classes), args.l2)
     summary = {
-        "sets": args.sets, "size": args.size, "l2": args.l2, "cue_scale": args.cue_scale, "classes": classes, "persons": len(y),
+        "sets": args.sets, "size": args.size, "l2": args.l2, "cue_scale": args.cue_scale, "classes": classes,
+        "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "per_set": {s: int((data["set"] == s).sum()) for s in args.sets},
         "groups": len(uniq), "cv_target_precision": args.precision,

@@ -83,6 +83,8 @@ def load_items(data: Path, split: str, class_map: dict[str, str]) -> list[Item]:
     items = []
     for path in sorted(p for p in (data / "images" / split).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"unreadable image {path}")
         h, w = image.shape[:2]
         gt = read_yolo(data / "labels" / split / f"{path.stem}.txt", w, h)
         items.append(Item(path, np.array([[b.x1, b.y1, b.x2, b.y2] for b in gt], np.float32).reshape(-1, 4),

@@ -58,7 +58,7 @@ def extract(git_dir: Path, out: Path, commit: str = COMMIT) -> dict[str, object]
         counts[f"{split}_images"] += 1
         counts[f"{split}_phones"] += sum(1 for line in (out / "labels" / split / f"{stem}.txt").read_text().splitlines()
                                          if line.strip())
-    summary = {"source": SOURCE, "commit": commit, "licence": "GPL-3.0 (repository LICENSE)",
+    summary: dict[str, object] = {"source": SOURCE, "commit": commit, "licence": "GPL-3.0 (repository LICENSE)",
                "class_names": {"0": "phone_held"}, "counts": dict(sorted(counts.items()))}
     (out / "SOURCE.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -90,8 +90,9 @@ def test_clerk_typing_with_empty_hands_raises_nothing(stage: ClerkStage, detecto
 def test_bottle_standing_on_the_desk_is_no_behaviour(stage: ClerkStage, detector: Detector) -> None:
     # suspisense val (grayscale), an exam room: a water bottle stands on the desk inside the boxes of a
     # standing and a seated student; neither drinks (the v1 "object centre in the person box" trap).
-    image = cv2.imread(str(SHARED / "suspisense-phone/images/val/"
-                           "Holding_Mobile_Phone_076_mp4-6_jpg.rf.00567d7fb3d90906c25cbad6ec1b6ce1.jpg"))
+    path = (SHARED / "suspisense-phone/images/val"
+            / "Holding_Mobile_Phone_076_mp4-6_jpg.rf.00567d7fb3d90906c25cbad6ec1b6ce1.jpg")
+    image = np.asarray(cv2.imread(str(path)), np.uint8)
     dets = Detector(ROOT / "models/counterwatch-det-v1.onnx", confidence=0.2).detect(image)
     bottles = [d for d in dets if d.label == "drink"]
     writers = [p for p in dets if p.label == "person" and any(clerk_cues(p.box, [b], 0.1)[2] > 0 for b in bottles)]
