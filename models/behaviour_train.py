@@ -5,11 +5,12 @@
 
 Only the ``train`` split of each set is read. The head is a multinomial logistic regression (L2, balanced
 class weights) on standardised [features, cues] (the cues weighted up by --cue-scale); the classes are those
-with training examples (a behaviour without data gets no column, so it can never fire). The phone-use operating
-threshold is chosen by grouped 5-fold cross-validation inside train (groups: source video / photo stem, so frames of one video never sit
-on both sides of a fold): the lowest P(phone_use) whose out-of-fold precision is >= the target, at the most
-recall there. The val splits stay untouched for :mod:`models.behaviour_release`. Resumable: an existing
-``head.npz`` in the run folder is kept; the log is ``train.log`` beside it.
+with training examples (a behaviour without data gets no column, so it can never fire). The phone-use
+operating threshold is chosen by grouped 5-fold cross-validation inside train (groups: source video / photo
+stem, so frames of one video never sit on both sides of a fold): the lowest P(phone_use) whose out-of-fold
+precision is >= the target, at the most recall there. The val splits stay untouched for
+:mod:`models.behaviour_release`. Resumable: an existing ``head.npz`` in the run folder is kept; the log is
+``train.log`` beside it.
 """
 
 from __future__ import annotations
