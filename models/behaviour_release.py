@@ -101,7 +101,8 @@ def main(args: argparse.Namespace) -> int:
                            description=f"detector@{size} + behaviour stage; `counterwatch models evaluate "
                                        f"--person-level --model models --data {data} --split val --imgsz {size}`")
         base = evaluate(Stage(det, None, {"object": 0.3}), data, "val",
-                        description=f"detector@{size} + the v1 geometric rule (phone centre in the person box)")
+                        description=f"detector@{size} + the v1 geometric rule (phone centre in the person box); "
+                                    f"`... --person-level --stage geometric --conf 0.3 --imgsz {size}`")
         metrics[name] = shipped
         metrics[f"{name}/geometric-v1"] = base
         checks.extend(person_checks(name, shipped, base))
