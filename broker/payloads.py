@@ -102,6 +102,7 @@ class Rule(StrEnum):
     SLIPPERS = "slippers"
     EATING = "eating"
     PHONE_USE = "phone_use"
+    DOZING = "dozing"  # 睡岗: head down on the desk / asleep at the post
     CAMERA_OFFLINE = "camera_offline"
     CAMERA_OBSTRUCTED = "camera_obstructed"
 

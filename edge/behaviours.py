@@ -1,9 +1,11 @@
-"""Clerk behaviours: slippers, eating, phone use. Each is a per-frame score per clerk, voted K-of-N per
-window before it reaches the rules (which then add the long hold time: 10 s, 10 s, 30 s).
+"""Clerk behaviours: slippers, eating, phone use, dozing. Each is a per-frame score per clerk, voted K-of-N
+per window before it reaches the rules (which then add the long hold time: 10 s, 10 s, 30 s, 120 s).
 
-Associations are geometric and deliberately simple: an object counts for a clerk when its centre lies in
-the clerk's (slightly enlarged) person box; "near the head" is the top third of that box. Footwear counts
-when it stands in the window's floor zone.
+With the shipped second stage (edge/clerk_stage.py) a behaviour it has a column for is decided per clerk
+from the clerk's crop (:func:`stage_score`): a phone lying on the desk inside the clerk's box is not phone
+use. Without it (no stage shipped, or a detector it was not calibrated on) the v1 geometric associations
+remain: an object counts for a clerk when its centre lies in the clerk's (slightly enlarged) person box;
+"near the head" is the top third of that box. Footwear counts when it stands in the window's floor zone.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from edge.clerk_stage import ClerkVerdict
 from edge.detect import Detection
 from edge.rules.engine import BehaviourReading
 from edge.zones import Zone
@@ -80,3 +83,12 @@ def slippers_score(footwear: Sequence[Detection], floor: Zone | None) -> float:
         return 0.0
     return max((d.score for d in footwear
                 if d.label == "slipper" and floor.contains((d.box[0] + d.box[2]) / 2, d.box[3])), default=0.0)
+
+
+def stage_score(verdicts: Sequence[ClerkVerdict], behaviour: str) -> tuple[float, str | None]:
+    """The most confident clerk verdict for ``behaviour`` this frame (0 when no clerk has it)."""
+    best, subtype = 0.0, None
+    for v in verdicts:
+        if v.label == behaviour and v.confidence > best:
+            best, subtype = v.confidence, v.subtype
+    return best, subtype

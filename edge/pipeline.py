@@ -22,7 +22,8 @@ from pydantic import BaseModel
 from broker.boxes import DETAILS_KEY as BOXES_KEY
 from broker.boxes import MAX_BOXES, LabelledBox, encode_boxes
 from broker.payloads import CameraHealth, EventMessage, EventPhase, StateMessage
-from edge.behaviours import Vote, eating_score, phone_score, slippers_score
+from edge.behaviours import Vote, eating_score, phone_score, slippers_score, stage_score
+from edge.clerk_stage import ClerkStage
 from edge.detect import Detection, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
@@ -91,7 +92,7 @@ class WindowAnalyser:
         self.customers = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
         s = self.settings.sign
         self.sign = SignVote(s.votes_k, s.votes_n, s.hold_s)
-        self.votes = {name: Vote(t.vote_k, t.vote_n) for name in ("slippers", "eating", "phone")}
+        self.votes = {name: Vote(t.vote_k, t.vote_n) for name in ("slippers", "eating", "phone", "dozing")}
         number = _window_number(self.config)
         self.marker = marker_id(number) if number is not None else None
         self.ocr_hit = False
@@ -108,7 +109,8 @@ class WindowAnalyser:
                    for mid, corners in markers)
 
     def observe(self, at: datetime, detections: list[Detection], markers: list[tuple[int, npt.NDArray[np.float32]]],
-                health: str) -> Observation:
+                health: str, image: npt.NDArray[np.uint8] | None = None, stage: ClerkStage | None = None
+                ) -> Observation:
         t = self.settings.rules
         w, h = self.frame_size
         min_area = t.min_box_area * w * h
@@ -140,13 +142,22 @@ class WindowAnalyser:
         food = [d for d in dets if d.label == "food" or (t.eating_includes_drink and d.label == "drink")]
         footwear = [d for d in dets if d.label in ("slipper", "shoe")]
         p_score, p_kind = phone_score(clerks, phones)
+        e_score, d_score = eating_score(clerks, food), 0.0
+        if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
+            verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
+            if stage.handles("phone_use"):
+                p_score, p_kind = stage_score(verdicts, "phone_use")
+            if stage.handles("eating"):
+                e_score = max(stage_score(verdicts, "eating")[0], stage_score(verdicts, "drinking")[0])
+            d_score = stage_score(verdicts, "dozing")[0]
         return Observation(
             at=at, observed=True, present=present, staff_count=count,
             presence_confidence=best if present else 1.0 - best,
             customers=customers, sign=sign_on, sign_cue=self.sign.cue,
             slippers=self.votes["slippers"].update(slippers_score(footwear, self.floor)),
-            eating=self.votes["eating"].update(eating_score(clerks, food)),
+            eating=self.votes["eating"].update(e_score),
             phone=self.votes["phone"].update(p_score, p_kind),
+            dozing=self.votes["dozing"].update(d_score),
         )
 
 
@@ -175,6 +186,7 @@ class CameraPipeline:
         self._health_sent: str | None = None
         self._last_at: datetime | None = None
         self._started = time.monotonic()
+        self.clerk_stage = ClerkStage.from_manifest() if settings.rules.behaviour_stage else None
 
     # -- setup on the first frame (zones need the frame size) ---------------------------------------------
 
@@ -226,7 +238,8 @@ class CameraPipeline:
             for wa, dets in zip(self.windows, per_window, strict=True):
                 wa.rules.model_version = detector.version
                 wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
-                obs = wa.observe(frame.at, dets, markers, status)
+                stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
+                obs = wa.observe(frame.at, dets, markers, status, image=image, stage=stage)
                 outputs.extend((wa, m) for m in wa.rules.step(obs))
         if self.recorder is not None:
             with self.timer.stage("encode"):

@@ -194,6 +194,11 @@ class RuleThresholds(_Strict):
     slippers_s: float = Field(10, gt=0)
     eating_s: float = Field(10, gt=0)
     phone_s: float = Field(30, gt=0)
+    dozing_s: float = Field(120, gt=0, description="head down / asleep at the post this long raises 睡岗")
+    # Experimental: the slipper class was trained on catalogue product photos only (no worn-on-feet CCTV
+    # data exists in the training sets), so the rule stays off unless a site turns it on.
+    slippers_enabled: bool = Field(False, description="experimental slipper rule (no real on-feet training data)")
+    behaviour_stage: bool = Field(True, description="run the shipped per-clerk behaviour model on clerk crops")
     camera_blind_s: float = Field(10, ge=0, description="blind this long before a camera health event")
     update_every_s: float = Field(60, gt=0, description="an open event repeats its state this often")
     eating_includes_drink: bool = False

@@ -54,6 +54,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.person_level:
+        from models import evaluate_person
+
+        return evaluate_person.main(args)
     from models import evaluate
 
     return evaluate.main(args)
@@ -120,6 +124,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="operating threshold for precision/recall (default: the edge's detector confidence)")
     p.add_argument("--iou", type=float, default=None, help="NMS IoU (default: the edge's detector iou)")
     p.add_argument("--limit", type=int, default=0, help="evaluate at most N images")
+    p.add_argument("--person-level", action="store_true",
+                   help="per clerk box: behaviour P/R + confusion on a person-level set (models/evaluate_person.py)")
+    p.add_argument("--stage", choices=["shipped", "geometric"], default="shipped",
+                   help="person-level: the shipped behaviour stage, or the v1 geometric rule for comparison")
+    p.add_argument("--class-map-person", default="", metavar="NAME=BEHAVIOUR,...",
+                   help="person-level: map a set's class names onto behaviours")
+    p.add_argument("--imgsz", type=int, default=None, help="person-level: detector input size (default 320)")
     p.add_argument("--include", default="*", help="glob of image names, e.g. 'sus_*' for suspisense only")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--sign-verifier", default=None, metavar="manifest|FILE.onnx",

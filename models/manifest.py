@@ -15,6 +15,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from models.metrics import ClassMetrics
 from vision import operating
 from vision.identity import sha256_file
+from models.person_metrics import PersonEvaluation
 
 MANIFEST_NAME = "manifest.json"
 
@@ -109,6 +110,34 @@ class SignVerifier(BaseModel):
     caveats: list[str] = Field(default_factory=list)
 
 
+class BehaviourInput(BaseModel):
+    size: int  # square crop side, pixels
+    margin: float  # context added on every side of the person box, fraction of its width / height
+    layout: str = ("images: NCHW float32 RGB in [0,1], person box + margin cut from the frame (gray 114 outside), "
+                   "letterboxed; cues: (N, 3) best phone score with its centre in the grown box, that phone's "
+                   "height in the box (0 top .. 1 bottom), best food/drink score")
+    output: str = "probs (N, len(classes)), softmax"
+    opset: int = 17
+
+
+class BehaviourStage(BaseModel):
+    """The per-clerk second stage (models/behaviour.py): frozen detector neck features + a trained head,
+    run on each clerk's crop. A behaviour missing from ``classes`` had no training data and never fires."""
+
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    input: BehaviourInput
+    classes: list[str]
+    thresholds: dict[str, float]  # per class: P(class) at or above this is a verdict (chosen without val)
+    detector_sha256: str  # the detector whose network the features are cut from and whose cues it saw
+    training: Training
+    data_counts: dict[str, Any]
+    ms_per_crop_mean: float | None = None
+    metrics: dict[str, PersonEvaluation] = Field(default_factory=dict)
+    caveats: list[str] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     schema_version: int = 1
     name: str
@@ -131,6 +160,7 @@ class Manifest(BaseModel):
     # The edge's operating point (crops, NMS IoU, confidence, merged labels): what an evaluation measured
     # through the vision core carries too.
     operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
+    behaviour: BehaviourStage | None = None
 
 
 sha256_of = sha256_file  # the one implementation (vision/identity.py), under its old name here
@@ -165,6 +195,8 @@ def verify(path: Path) -> Path:
     model = _checked(manifest_path, manifest.file, manifest.sha256)
     if manifest.sign_verifier is not None:
         _checked(manifest_path, manifest.sign_verifier.file, manifest.sign_verifier.sha256)
+    if manifest.behaviour is not None:
+        _checked(manifest_path, manifest.behaviour.file, manifest.behaviour.sha256)
     return model
 
 
@@ -172,6 +204,13 @@ def verify_sign_verifier(path: Path) -> Path | None:
     """The sign verifier's checked path, or None when the manifest ships none."""
     manifest_path = path / MANIFEST_NAME if path.is_dir() else path
     entry = load(manifest_path).sign_verifier
+    return None if entry is None else _checked(manifest_path, entry.file, entry.sha256)
+
+
+def verify_behaviour(path: Path) -> Path | None:
+    """The behaviour stage's checked path, or None when the manifest ships none."""
+    manifest_path = path / MANIFEST_NAME if path.is_dir() else path
+    entry = load(manifest_path).behaviour
     return None if entry is None else _checked(manifest_path, entry.file, entry.sha256)
 
 

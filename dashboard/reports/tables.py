@@ -79,6 +79,7 @@ RULE_ZH = {
     "slippers": "穿拖鞋",
     "eating": "吃东西",
     "phone_use": "玩手机",
+    "dozing": "睡岗",
     "customer_waiting_unattended": "群众等候无人",
 }
 RULE_EN = {
@@ -87,6 +88,7 @@ RULE_EN = {
     "slippers": "Slippers",
     "eating": "Eating",
     "phone_use": "Phone use",
+    "dozing": "Dozing",
     "customer_waiting_unattended": "Customer left waiting",
 }
 PUNCTUAL_ZH = {

@@ -58,6 +58,7 @@ class Observation:
     slippers: BehaviourReading = NO_BEHAVIOUR
     eating: BehaviourReading = NO_BEHAVIOUR
     phone: BehaviourReading = NO_BEHAVIOUR
+    dozing: BehaviourReading = NO_BEHAVIOUR
 
 
 Condition = Callable[[Observation], bool]
@@ -74,7 +75,7 @@ class RuleSpec:
 
 
 def rule_specs(t: RuleThresholds) -> list[RuleSpec]:
-    return [
+    specs = [
         RuleSpec(Rule.UNATTENDED_NO_SIGN, Severity.MEDIUM, t.unattended_s, lambda o: not o.present and not o.sign),
         RuleSpec(Rule.ABSENCE_OVER_30MIN, Severity.HIGH, t.absence_s, lambda o: not o.present),
         RuleSpec(
@@ -85,11 +86,13 @@ def rule_specs(t: RuleThresholds) -> list[RuleSpec]:
                  reading=lambda o: o.slippers),
         RuleSpec(Rule.EATING, Severity.LOW, t.eating_s, lambda o: o.eating.active, reading=lambda o: o.eating),
         RuleSpec(Rule.PHONE_USE, Severity.MEDIUM, t.phone_s, lambda o: o.phone.active, reading=lambda o: o.phone),
+        RuleSpec(Rule.DOZING, Severity.MEDIUM, t.dozing_s, lambda o: o.dozing.active, reading=lambda o: o.dozing),
         RuleSpec(Rule.CAMERA_OFFLINE, Severity.MEDIUM, t.camera_blind_s,
                  lambda o: not o.observed and o.blind_status in BLIND_OFFLINE, staff_rule=False),
         RuleSpec(Rule.CAMERA_OBSTRUCTED, Severity.MEDIUM, t.camera_blind_s,
                  lambda o: not o.observed and o.blind_status in BLIND_OBSTRUCTED, staff_rule=False),
     ]
+    return [s for s in specs if s.rule is not Rule.SLIPPERS or t.slippers_enabled]
 
 
 def stable_id(*parts: object) -> str:

@@ -164,11 +164,12 @@ ACTIVE = BehaviourReading(active=True, confidence=0.8, subtype="call")
 
 @pytest.mark.parametrize(
     ("rule", "field", "hold"),
-    [(Rule.SLIPPERS, "slippers", 10.0), (Rule.EATING, "eating", 10.0), (Rule.PHONE_USE, "phone", 30.0)],
+    [(Rule.SLIPPERS, "slippers", 10.0), (Rule.EATING, "eating", 10.0), (Rule.PHONE_USE, "phone", 30.0),
+     (Rule.DOZING, "dozing", 120.0)],
 )
 @pytest.mark.parametrize("extra", [-0.4, 0.4])
 def test_behaviour_thresholds(rule: Rule, field: str, hold: float, extra: float) -> None:
-    rules = engine()
+    rules = engine(slippers_enabled=True)
     events = run(rules, hold + extra + STEP, present=True, **{field: ACTIVE})
     ours = of(events, rule)
     assert bool(ours) is (extra > 0)
@@ -176,6 +177,18 @@ def test_behaviour_thresholds(rule: Rule, field: str, hold: float, extra: float)
         assert ours[0].subtype == "call" and ours[0].confidence == pytest.approx(0.8)
         end = of(run(rules, 1, start=hold + 1, present=True), rule)
         assert [e.phase for e in end] == [EventPhase.END]
+
+
+def test_slipper_rule_is_experimental_and_off_by_default() -> None:
+    """No real on-feet data trained the slipper class: the rule raises nothing unless a site enables it."""
+    assert of(run(engine(), 30, present=True, slippers=ACTIVE), Rule.SLIPPERS) == []
+    assert of(run(engine(slippers_enabled=True), 30, present=True, slippers=ACTIVE), Rule.SLIPPERS)
+
+
+def test_dozing_hold_is_configurable() -> None:
+    """睡岗 after dozing_s of head-down / asleep readings (default 2 min); a shorter setting fires sooner."""
+    assert not of(run(engine(), 60 + STEP, present=True, dozing=ACTIVE), Rule.DOZING)
+    assert of(run(engine(dozing_s=60), 60.4 + STEP, present=True, dozing=ACTIVE), Rule.DOZING)
 
 
 def test_late_evidence_goes_out_as_next_seq() -> None:

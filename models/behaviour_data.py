@@ -1,0 +1,187 @@
+"""Person-level behaviour sets and their cached crop features (runtime venv; resumable; logs under var/).
+
+    python -m models.behaviour_data persons --set suspisense-phone --images ../shared/datasets/suspisense-phone \
+        --phone-class 3 --out /work/data/person-level/suspisense-phone
+    python -m models.behaviour_data features --person-set /work/data/person-level/suspisense-phone \
+        --cache var/behaviour/features
+
+``persons``: the shipped detector's person boxes (its operating threshold, full frame) become the clerks;
+each human-labelled *held* phone box is given to the smallest person box whose grown box holds its centre,
+and that person is ``phone_use``; everyone else is ``none``. Written as a YOLO person-level set (class ids
+index :data:`models.behaviour.BEHAVIOURS`, images as symlinks) that ``counterwatch models evaluate
+--person-level`` reads like any other. ``features``: per person, the frozen feature graph's 896 pooled neck
+features plus the detector cues, cached per split as .npz (a finished split is never recomputed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, blob, cues_for, cut, grown
+from models.behaviour_onnx import feature_model
+from models.data.labels import Box, read_yolo
+from models.infer import OnnxDetector
+
+ROOT = Path(__file__).resolve().parents[1]
+DETECTOR = ROOT / "models/counterwatch-det-v1.onnx"
+PERSON_CONF = 0.3  # edge default detector.confidence
+CUE_CONF = 0.05
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def assign_phones(persons: list[tuple[float, float, float, float]], phones: list[Box], margin: float = 0.1
+                  ) -> list[int]:
+    """Per person: 1 when a held phone is assigned to them (smallest containing grown box), else 0."""
+    flags = [0] * len(persons)
+    for ph in phones:
+        cx, cy = (ph.x1 + ph.x2) / 2, (ph.y1 + ph.y2) / 2
+        best, area = -1, float("inf")
+        for i, p in enumerate(persons):
+            gx1, gy1, gx2, gy2 = grown(p, margin)
+            a = (p[2] - p[0]) * (p[3] - p[1])
+            if gx1 <= cx <= gx2 and gy1 <= cy <= gy2 and a < area:
+                best, area = i, a
+        if best >= 0:
+            flags[best] = 1
+    return flags
+
+
+def detect_objects(detector: OnnxDetector, image: np.ndarray) -> tuple[list[tuple[float, float, float, float]],
+                                                                          list[ObjectBox]]:
+    det = detector(image, conf=CUE_CONF, iou=0.7)
+    persons, objects = [], []
+    for b, s, c in zip(det.boxes, det.scores, det.classes, strict=True):
+        name = detector.names[int(c)]
+        if name == "person" and s >= PERSON_CONF:
+            persons.append((float(b[0]), float(b[1]), float(b[2]), float(b[3])))
+        elif name in ("phone", "food", "drink"):
+            objects.append(ObjectBox(name, (float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(s)))
+    return persons, objects
+
+
+def build_persons(name: str, images: Path, phone_classes: set[int], out: Path, detector_path: Path = DETECTOR,
+                  imgsz: int | None = None) -> dict[str, object]:
+    detector = OnnxDetector(detector_path, imgsz=imgsz)
+    counts: dict[str, int] = {}
+    for split in ("train", "val"):
+        src = images / "images" / split
+        if not src.is_dir():
+            continue
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for path in sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"unreadable image {path}")
+            h, w = image.shape[:2]
+            persons, _ = detect_objects(detector, image)
+            phones = [b for b in read_yolo(images / "labels" / split / f"{path.stem}.txt", w, h)
+                      if b.cls in phone_classes]
+            flags = assign_phones(persons, phones)
+            link = out / "images" / split / path.name
+            if not link.exists():
+                os.symlink(path.resolve(), link)
+            lines = [Box(BEHAVIOURS.index("phone_use") if f else 0, *p).to_yolo(w, h)
+                     for p, f in zip(persons, flags, strict=True)]
+            (out / "labels" / split / f"{path.stem}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
+            counts[f"{split}_images"] = counts.get(f"{split}_images", 0) + 1
+            counts[f"{split}_persons"] = counts.get(f"{split}_persons", 0) + len(persons)
+            counts[f"{split}_phone_use"] = counts.get(f"{split}_phone_use", 0) + sum(flags)
+            counts[f"{split}_phones_unassigned"] = counts.get(f"{split}_phones_unassigned", 0) + len(phones) - sum(
+                flags)
+    (out / "data.yaml").write_text(
+        "# person-level behaviour labels (models/behaviour_data.py)\npath: .\ntrain: images/train\n"
+        "val: images/val\nnames:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(BEHAVIOURS)))
+    summary = {"set": name, "source": str(images), "detector": detector_path.name, "imgsz": detector.imgsz,
+               "person_conf": PERSON_CONF,
+               "counts": counts}
+    (out / "PERSONS.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def extract_features(person_set: Path, cache: Path, spec: CropSpec, detector_path: Path = DETECTOR,
+                     log: Path | None = None) -> list[Path]:
+    """Cache per split: X (n, 896) features, C (n, 3) cues, y (n,), image (n,) names, box (n, 4)."""
+    import onnx
+
+    cache.mkdir(parents=True, exist_ok=True)
+    feat_path = cache / "feature-graph.onnx"
+    if not feat_path.exists():
+        onnx.save(feature_model(detector_path), str(feat_path))
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    sess = ort.InferenceSession(str(feat_path), opts, providers=["CPUExecutionProvider"])
+    detector = OnnxDetector(detector_path)
+    written = []
+    for split in ("train", "val"):
+        out = cache / f"{person_set.name}-{split}-s{spec.size}.npz"
+        src = person_set / "images" / split
+        if out.exists() or not src.is_dir():
+            written.append(out)
+            continue
+        xs: list[np.ndarray] = []
+        cs: list[np.ndarray] = []
+        ys: list[int] = []
+        names: list[str] = []
+        boxes: list[tuple[float, float, float, float]] = []
+        t0 = time.time()
+        for k, path in enumerate(sorted(p for p in src.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)):
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"unreadable image {path}")
+            h, w = image.shape[:2]
+            people = read_yolo(person_set / "labels" / split / f"{path.stem}.txt", w, h)
+            if not people:
+                continue
+            _, objects = detect_objects(detector, image)
+            pboxes = [(b.x1, b.y1, b.x2, b.y2) for b in people]
+            xs.append(sess.run(["features"], {"images": blob([cut(image, b, spec) for b in pboxes])})[0])
+            cs.append(np.stack([cues_for(b, objects, spec.margin) for b in pboxes]))
+            ys.extend(b.cls for b in people)
+            names.extend([path.name] * len(people))
+            boxes.extend(pboxes)
+            if log is not None and k % 50 == 0:
+                with log.open("a") as f:
+                    f.write(f"{person_set.name}/{split}: {k} images, {len(ys)} persons, {time.time() - t0:.0f}s\n")
+        np.savez_compressed(out, X=np.concatenate(xs), C=np.concatenate(cs), y=np.asarray(ys, np.int64),
+                            image=np.asarray(names), box=np.asarray(boxes, np.float32))
+        written.append(out)
+    return written
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("persons")
+    a.add_argument("--set", required=True)
+    a.add_argument("--images", type=Path, required=True, help="YOLO set: images/{train,val}, labels/{train,val}")
+    a.add_argument("--phone-class", type=int, action="append", default=[])
+    a.add_argument("--out", type=Path, required=True)
+    a.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's, 320)")
+    f = sub.add_parser("features")
+    f.add_argument("--person-set", type=Path, required=True)
+    f.add_argument("--cache", type=Path, default=ROOT / "var/behaviour/features")
+    f.add_argument("--size", type=int, default=CropSpec().size)
+    f.add_argument("--margin", type=float, default=CropSpec().margin)
+    args = p.parse_args()
+    if args.cmd == "persons":
+        print(json.dumps(build_persons(args.set, args.images, set(args.phone_class), args.out,
+                                                  imgsz=args.imgsz), indent=2))
+    else:
+        log = args.cache / "features.log"
+        args.cache.mkdir(parents=True, exist_ok=True)
+        for path in extract_features(args.person_set, args.cache, CropSpec(args.size, args.margin), log=log):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

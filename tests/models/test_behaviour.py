@@ -1,0 +1,114 @@
+"""The behaviour stage's pieces: crop recipe (models == edge), phone assignment, person-level metrics,
+class-name mapping, the ONNX head against numpy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge.clerk_stage import clerk_crop, clerk_cues
+from edge.detect import Detection
+from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, cues_for, cut
+from models.behaviour_data import assign_phones
+from models.behaviour_onnx import with_head
+from models.behaviour_train import fit, group_of, predict, threshold_at_precision
+from models.data.labels import Box
+from models.evaluate_person import behaviour_of, decide, load_items
+from models.person_metrics import MISSED, PersonAccumulator
+
+ROOT = Path(__file__).resolve().parents[2]
+DETECTOR = ROOT / "models/counterwatch-det-v1.onnx"
+
+
+@pytest.mark.parametrize("box", [(10, 20, 90, 200), (-30, -10, 60, 80), (250, 150, 330, 260), (5, 5, 6, 7)])
+def test_crop_and_cues_equal_between_models_and_edge(box: tuple[float, float, float, float]) -> None:
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    spec = CropSpec(160, 0.1)
+    assert np.array_equal(cut(image, box, spec), clerk_crop(image, box, 160, 0.1))
+    objects = [("phone", (40, 40, 50, 60), 0.7), ("drink", (50, 150, 70, 180), 0.4), ("phone", (300, 5, 310, 9), 0.9)]
+    ours = cues_for(box, [ObjectBox(n, b, s) for n, b, s in objects])
+    edge = clerk_cues(box, [Detection(n, s, b) for n, b, s in objects], 0.1)
+    assert np.allclose(ours, edge)
+
+
+def test_phone_goes_to_the_smallest_person_holding_it() -> None:
+    big, small, other = (0, 0, 200, 200), (50, 50, 120, 150), (300, 0, 400, 200)
+    flags = assign_phones([big, small, other], [Box(0, 80, 90, 95, 110)])
+    assert flags == [0, 1, 0]
+    assert assign_phones([other], [Box(0, 80, 90, 95, 110)]) == [0]
+
+
+def test_person_metrics_confusion_missed_and_extra() -> None:
+    acc = PersonAccumulator(BEHAVIOURS)
+    gt = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [40, 0, 50, 10]], np.float32)
+    pred = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [60, 0, 70, 10]], np.float32)
+    acc.add(gt, ["phone_use", "none", "phone_use"], pred, ["phone_use", "phone_use", "phone_use"])
+    r = acc.result("d", "val")
+    assert r.persons == 3 and r.presence_recall == pytest.approx(2 / 3, abs=1e-4) and r.extra_persons == 1
+    assert r.confusion == {"none": {"phone_use": 2}, "phone_use": {MISSED: 1, "phone_use": 1}}
+    m = r.classes["phone_use"]
+    assert (m.support, m.predicted, m.tp) == (2, 3, 1)
+    assert m.precision == pytest.approx(1 / 3, abs=1e-4) and m.recall == pytest.approx(0.5)
+    assert r.classes["eating"].precision is None and r.classes["eating"].recall is None
+
+
+def test_class_names_map_onto_behaviours() -> None:
+    assert behaviour_of("Using_phone", {}) == "phone_use"
+    assert behaviour_of("sleep", {}) == "dozing"
+    assert behaviour_of("bow_head", {"bow_head": "none"}) == "none"
+    with pytest.raises(ValueError, match="class-map"):
+        behaviour_of("hand-raising", {})
+    assert decide(np.array([0.3, 0.7]), ["none", "phone_use"], {"phone_use": 0.8}) == "none"
+    assert decide(np.array([0.3, 0.7]), ["none", "phone_use"], {"phone_use": 0.6}) == "phone_use"
+
+
+def test_person_level_sets_load_from_yolo_and_coco(tmp_path: Path) -> None:
+    import cv2
+
+    for sub in ("images/val", "labels/val"):
+        (tmp_path / sub).mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "images/val/a.png"), np.zeros((100, 200, 3), np.uint8))
+    (tmp_path / "labels/val/a.txt").write_text("1 0.25 0.5 0.1 0.2\n0 0.75 0.5 0.1 0.2\n")
+    (tmp_path / "data.yaml").write_text("names: ['none', 'using_phone']\n")
+    (item,) = load_items(tmp_path, "val", {})
+    assert item.labels == ["phone_use", "none"]
+    assert np.allclose(item.boxes[0], [40, 40, 60, 60])
+    coco = {"images": [{"id": 1, "file_name": "images/val/a.png"}], "categories": [{"id": 5, "name": "eat"}],
+            "annotations": [{"image_id": 1, "category_id": 5, "bbox": [10, 20, 30, 40]}]}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    (citem,) = load_items(tmp_path / "c.json", "val", {})
+    assert citem.labels == ["eating"] and np.allclose(citem.boxes, [[10, 20, 40, 60]])
+
+
+def test_training_helpers() -> None:
+    assert group_of("20250718_145802_46039155_f000014_aug.jpg") == "20250718_145802_46039155"
+    assert group_of("openoffice_arrive_sit_t0029.0.jpg") == "openoffice_arrive_sit"
+    assert group_of("0P1-11-_jpg.rf.491e80a2.jpg") == "0P1-11-"
+    thr, p, r = threshold_at_precision(np.array([0.9, 0.8, 0.7, 0.6]), np.array([1, 1, 0, 1]), 0.75)
+    assert (thr, p, r) == (0.6, 0.75, 1.0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    y = (x[:, 0] > 0).astype(np.int64)
+    w, b = fit(x, y, 2, 1e-3)
+    assert (predict(x, w, b).argmax(axis=1) == y).mean() > 0.95
+
+
+def test_onnx_head_equals_numpy_on_the_detector_features() -> None:
+    """The one shipped file: detector neck pooled -> [features, cues] standardised -> linear -> softmax."""
+    rng = np.random.default_rng(3)
+    f = 2 * (64 + 128 + 256)
+    mean, std = rng.normal(size=f + 3), rng.uniform(0.5, 2, size=f + 3)
+    w, b = rng.normal(size=(f + 3, 2)) * 0.05, rng.normal(size=2)
+    model = with_head(DETECTOR, mean, std, w, b, ["none", "phone_use"])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = rng.random((2, 3, 96, 96), dtype=np.float32)
+    cues = rng.random((2, 3), dtype=np.float32)
+    probs, feats = sess.run(["probs", "features"], {"images": images, "cues": cues})
+    assert feats.shape == (2, f)
+    want = predict((np.concatenate([feats, cues], axis=1) - mean) / std, w, b)
+    assert np.allclose(probs, want, atol=1e-4)
