@@ -13,9 +13,9 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from models.metrics import ClassMetrics
+from models.person_metrics import PersonEvaluation
 from vision import operating
 from vision.identity import sha256_file
-from models.person_metrics import PersonEvaluation
 
 MANIFEST_NAME = "manifest.json"
 
