@@ -22,6 +22,9 @@ class HealthThresholds:
     offline_after_s: float = 5.0
     frozen_after_s: float = 15.0
     frozen_diff: float = 0.05  # mean abs grey difference on a 64x36 thumbnail; stuck decoders give 0
+    # A frozen picture re-encoded (a DVR showing its last frame) flickers at each key frame by 0.1-0.3: a
+    # change counts only when it lasts two frames in a row or is this large in one.
+    frozen_jump: float = 1.0
     dark_mean: float = 18.0
     obstructed_std: float = 6.0  # a lens covered by a hand or paper is nearly uniform
     confirm_s: float = 2.0
@@ -49,16 +52,20 @@ class CameraHealthMonitor:
     _connected: bool = False
     _unchanged_since: datetime | None = None
     _prev: npt.NDArray[np.float32] | None = None
+    _changed_last: bool = False  # the previous frame differed from its predecessor
     _candidate: Status | None = None
     _candidate_since: datetime | None = None
 
     def on_frame(self, image: npt.NDArray[np.uint8], at: datetime) -> Status:
         self._connected = True
         stats = frame_stats(image)
-        if self._prev is not None and float(np.abs(stats.thumb - self._prev).mean()) < self.thresholds.frozen_diff:
+        diff = float(np.abs(stats.thumb - self._prev).mean()) if self._prev is not None else None
+        changed = diff is None or diff >= self.thresholds.frozen_diff
+        if not changed:
             self._unchanged_since = self._unchanged_since or self.last_frame_at or at
-        else:
-            self._unchanged_since = None
+        elif diff is None or diff >= self.thresholds.frozen_jump or self._changed_last:
+            self._unchanged_since = None  # real change; a lone small flicker (key frame) keeps the freeze
+        self._changed_last = changed
         self._prev = stats.thumb
         self.last_frame_at = at
         t = self.thresholds

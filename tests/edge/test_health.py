@@ -54,3 +54,27 @@ def test_lost_stream_and_silence_are_offline() -> None:
     assert run(m, [scene(50)], start=3)[-1] == "ok"
     assert m.tick(T0 + timedelta(seconds=4)) == "ok"
     assert m.tick(T0 + timedelta(seconds=9)) == "offline"  # no frames for 6 s
+
+
+def test_key_frame_flicker_does_not_thaw_a_frozen_picture() -> None:
+    """A DVR re-encoding its last picture: every 2 s a key frame shifts the picture a little, and the frames
+    predicted from it look like it. Each shift is a lone small change, never motion."""
+    m = CameraHealthMonitor()
+    run(m, [scene(i) for i in range(5)])
+    still = scene(99).astype(np.int16)
+    frames = []
+    for gop in range(10):  # 20 s, a key frame every 2 s
+        shifted = still.copy()
+        shifted[gop % 3::3] += 1  # about a third of the pixels one grey level up
+        frames += [np.clip(shifted, 0, 255).astype(np.uint8)] * 10
+    statuses = run(m, frames, start=1.0)
+    assert statuses[-1] == "frozen"
+
+
+def test_sensor_noise_keeps_a_still_scene_live() -> None:
+    """A real still scene changes a little in every frame (sensor noise): never frozen."""
+    m = CameraHealthMonitor()
+    base = scene(7).astype(np.int16)
+    rng = np.random.default_rng(0)
+    frames = [np.clip(base + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(120)]
+    assert set(run(m, frames)) == {"ok"}
