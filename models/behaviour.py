@@ -21,7 +21,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from models.infer import Image, letterbox
+from vision.clerk import BehaviourNet, clerk_crops, clerk_cues
+from vision.clerk import grown as grown  # re-exported: the data builders grow boxes the same way
+from vision.letterbox import Image
 
 FloatArray = npt.NDArray[np.float32]
 BEHAVIOURS: tuple[str, ...] = ("none", "phone_use", "eating", "drinking", "dozing")
@@ -43,65 +45,23 @@ class ObjectBox:
     score: float
 
 
-def grown(box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
-    x1, y1, x2, y2 = (float(v) for v in box)
-    gx, gy = (x2 - x1) * margin, (y2 - y1) * margin
-    return x1 - gx, y1 - gy, x2 + gx, y2 + gy
+def cut(image_bgr: Image, box: Sequence[float], spec: CropSpec) -> FloatArray:
+    """One person's network input (3, S, S): the vision core's crop recipe, the same the edge runs."""
+    return clerk_crops(image_bgr, [box], spec.size, spec.margin)[0]
 
 
-def cut(image_bgr: Image, box: Sequence[float], spec: CropSpec) -> Image:
-    """The grown box cut from the frame (gray 114 where it leaves the frame), letterboxed to S x S."""
-    h, w = image_bgr.shape[:2]
-    x1, y1, x2, y2 = (round(v) for v in grown(box, spec.margin))
-    x2, y2 = max(x2, x1 + 2), max(y2, y1 + 2)
-    out = np.full((y2 - y1, x2 - x1, 3), 114, np.uint8)
-    sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
-    if sx2 > sx1 and sy2 > sy1:
-        out[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image_bgr[sy1:sy2, sx1:sx2]
-    boxed, _ = letterbox(out, spec.size)
-    return boxed
-
-
-def blob(crops: Sequence[Image]) -> FloatArray:
-    arr = np.stack([c[:, :, ::-1].transpose(2, 0, 1) for c in crops]).astype(np.float32) / 255.0
-    return np.ascontiguousarray(arr)
+def blob(crops: Sequence[FloatArray]) -> FloatArray:
+    return np.ascontiguousarray(np.stack(crops))
 
 
 def cues_for(box: Sequence[float], objects: Sequence[ObjectBox], margin: float = 0.1) -> FloatArray:
-    gx1, gy1, gx2, gy2 = grown(box, margin)
-    phone, height, food = 0.0, 0.0, 0.0
-    for o in objects:
-        cx, cy = (o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2
-        if not (gx1 <= cx <= gx2 and gy1 <= cy <= gy2):
-            continue
-        if o.label == "phone" and o.score > phone:
-            phone, height = o.score, (cy - gy1) / max(gy2 - gy1, 1e-6)
-        elif o.label in ("food", "drink"):
-            food = max(food, o.score)
-    return np.array([phone, height, food], np.float32)
+    return clerk_cues(box, objects, margin)
 
 
-class BehaviourModel:
+class BehaviourModel(BehaviourNet):
     """The shipped second stage. ``probs`` takes frame + person boxes + cue objects; ``classes`` names
     the columns (a model trained without data for a behaviour does not carry its column)."""
 
     def __init__(self, path: str | Path, spec: CropSpec, classes: Sequence[str], threads: int | None = 1) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self.spec, self.classes = spec, tuple(classes)
-
-    def run(self, crops: FloatArray, cues: FloatArray) -> FloatArray:
-        out = self.session.run(["probs"], {"images": crops, "cues": cues.astype(np.float32)})[0]
-        return np.asarray(out, np.float32)
-
-    def probs(self, image_bgr: Image, boxes: Sequence[Sequence[float]], objects: Sequence[ObjectBox]
-              ) -> FloatArray:
-        if not boxes:
-            return np.zeros((0, len(self.classes)), np.float32)
-        crops = blob([cut(image_bgr, b, self.spec) for b in boxes])
-        cues = np.stack([cues_for(b, objects, self.spec.margin) for b in boxes])
-        return self.run(crops, cues)
+        super().__init__(path, spec.size, spec.margin, classes, threads)
+        self.spec = spec

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from edge.behaviours import Vote, stage_score
-from edge.clerk_stage import ClerkStage, clerk_cues, shipped_behaviour
+from edge.clerk_stage import ClerkStage, shipped_behaviour
 from edge.detect import Detection, Detector, ModelError
 from edge.settings import RuleThresholds
+from vision.clerk import clerk_cues
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "datasets"

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-from edge.clerk_stage import clerk_crop, clerk_cues
 from edge.detect import Detection
 from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, cues_for, cut
 from models.behaviour_data import assign_phones
@@ -19,21 +19,52 @@ from models.behaviour_train import fit, group_of, predict, threshold_at_precisio
 from models.data.labels import Box
 from models.evaluate_person import behaviour_of, decide, load_items
 from models.person_metrics import MISSED, PersonAccumulator
+from vision.clerk import clerk_cues
 
 ROOT = Path(__file__).resolve().parents[2]
 DETECTOR = ROOT / "models/counterwatch-det-v1.onnx"
 
 
+def _trained_recipe(image: np.ndarray, box: tuple[float, float, float, float], size: int, margin: float
+                    ) -> np.ndarray:
+    """The crop the shipped head was trained on (models v1, before the vision core): the grown box cut with
+    gray 114 outside, resized as uint8, padded with copyMakeBorder, then RGB / 255."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = box
+    gx, gy = (x2 - x1) * margin, (y2 - y1) * margin
+    x1, y1, x2, y2 = (round(v) for v in (x1 - gx, y1 - gy, x2 + gx, y2 + gy))
+    x2, y2 = max(x2, x1 + 2), max(y2, y1 + 2)
+    region = np.full((y2 - y1, x2 - x1, 3), 114, np.uint8)
+    sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+    if sx2 > sx1 and sy2 > sy1:
+        region[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
+    rh, rw = region.shape[:2]
+    scale = min(size / rh, size / rw)
+    nw, nh = round(rw * scale), round(rh * scale)
+    resized = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_LINEAR) if (nw, nh) != (rw, rh) else region
+    top, left = round((size - nh) / 2 - 0.1), round((size - nw) / 2 - 0.1)
+    boxed = cv2.copyMakeBorder(resized, top, size - nh - top, left, size - nw - left, cv2.BORDER_CONSTANT,
+                               value=(114, 114, 114))
+    return boxed[:, :, ::-1].transpose(2, 0, 1).astype(np.float32) / 255.0
+
+
 @pytest.mark.parametrize("box", [(10, 20, 90, 200), (-30, -10, 60, 80), (250, 150, 330, 260), (5, 5, 6, 7)])
-def test_crop_and_cues_equal_between_models_and_edge(box: tuple[float, float, float, float]) -> None:
+def test_crop_is_the_recipe_the_head_was_trained_on(box: tuple[float, float, float, float]) -> None:
+    """models/ and the edge both cut through vision.clerk; this pins that one recipe to the training one."""
     rng = np.random.default_rng(1)
     image = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
-    spec = CropSpec(160, 0.1)
-    assert np.array_equal(cut(image, box, spec), clerk_crop(image, box, 160, 0.1))
+    ours = cut(image, box, CropSpec(160, 0.1))
+    assert ours.shape == (3, 160, 160)
+    assert np.allclose(ours, _trained_recipe(image, box, 160, 0.1), atol=1e-6)
+
+
+def test_cues_from_edge_detections_and_model_boxes_agree() -> None:
+    box = (10.0, 20.0, 90.0, 200.0)
     objects = [("phone", (40, 40, 50, 60), 0.7), ("drink", (50, 150, 70, 180), 0.4), ("phone", (300, 5, 310, 9), 0.9)]
     ours = cues_for(box, [ObjectBox(n, b, s) for n, b, s in objects])
     edge = clerk_cues(box, [Detection(n, s, b) for n, b, s in objects], 0.1)
     assert np.allclose(ours, edge)
+    assert np.allclose(ours, [0.7, (50 - 2) / 216, 0.4])  # phone centre y=50 in the grown box 2..218
 
 
 def test_phone_goes_to_the_smallest_person_holding_it() -> None:
