@@ -17,7 +17,7 @@ from sqlalchemy.exc import DataError
 
 from counterwatch import __version__
 from dashboard.api.routes import router as api_router
-from dashboard.auth.ratelimit import LoginLimiter
+from dashboard.auth.ratelimit import LimiterPolicy, LoginLimiter
 from dashboard.auth.sessions import SessionCodec
 from dashboard.auth.users import ensure_first_admin
 from dashboard.context import AppContext, Publisher
@@ -49,6 +49,16 @@ def session_secret(settings: DashboardSettings) -> str:
     return secret
 
 
+def limiter_policy(settings: DashboardSettings) -> LimiterPolicy:
+    return LimiterPolicy(
+        free_failures=settings.login_max_failures, base_s=settings.login_backoff_base_s,
+        max_s=float(settings.login_window_s),
+        user_free_failures=settings.login_user_max_failures, ip_burst=settings.login_ip_burst,
+        ip_per_minute=settings.login_ip_per_minute, max_concurrent_hashes=settings.login_max_concurrent_hashes,
+        hash_wait_s=settings.login_hash_wait_s, max_entries=settings.login_limiter_entries,
+    )
+
+
 def bootstrap(settings: DashboardSettings, db: Database) -> None:
     """Default site and first admin (idempotent)."""
     with db.session() as s:
@@ -78,8 +88,8 @@ def create_app(
         settings=settings,
         db=db,
         evidence=evidence or open_evidence_store(settings),
-        sessions=SessionCodec(session_secret(settings), settings.session_max_age_s, settings.https),
-        login_limiter=LoginLimiter(settings.login_max_failures, settings.login_window_s),
+        sessions=SessionCodec(session_secret(settings), settings.session_max_age_s, settings.https, db),
+        login_limiter=LoginLimiter(limiter_policy(settings)),
         publisher=publisher,
     )
     app = FastAPI(

@@ -68,7 +68,7 @@ async def optional_user(request: Request, db: DbSession) -> User | None:
             return None  # a device token opens the evidence upload and nothing else
         user = user_for_token(db, token)
     else:
-        session = get_ctx(request).sessions.read(request)
+        session = get_ctx(request).sessions.live(request, db)
         if session is not None:
             candidate = db.get(User, session.user_id)
             if candidate is not None and candidate.active and candidate.session_version == session.session_version:
