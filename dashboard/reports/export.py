@@ -3,6 +3,11 @@
 XLSX: zh-CN header row, English header row below it, both frozen; number, percent and date/time formats;
 column widths. CSV: UTF-8 with a BOM (so Excel opens Chinese text correctly), one header row
 "中文 English", minutes as plain numbers, rates as percentages, local times as ``YYYY-MM-DD HH:MM``.
+
+Names and other text come from users (a supervisor names a clerk ``=cmd|' /C calc'!A0``): a spreadsheet must
+never run them. CSV text cells that start with ``= + - @``, tab or CR get a leading ``'`` (OWASP CSV
+injection); XLSX text is always written as a string cell, never as a formula, marked "quote prefix" when it
+would look like one (Excel shows the text unchanged and treats it as text).
 """
 
 from __future__ import annotations
@@ -35,6 +40,24 @@ _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _WRAP = Alignment(wrap_text=True, vertical="top")
 
 
+# What makes Excel, LibreOffice or Google Sheets read a cell as a formula (or DDE) rather than text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A CSV cell that no spreadsheet evaluates."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def text_cell(ws: Any, text: str) -> WriteOnlyCell:
+    """A string cell, whatever the text looks like (openpyxl writes ``=...`` as a formula otherwise)."""
+    cell = WriteOnlyCell(ws, text)
+    cell.data_type = "s"
+    if text.startswith(FORMULA_TRIGGERS):
+        cell.quotePrefix = True
+    return cell
+
+
 def sheet_title(t: Table) -> str:
     return f"{t.zh} {t.en}"[:31]  # Excel's limit
 
@@ -52,7 +75,7 @@ def to_xlsx(report: MonthReport) -> bytes:
 
 
 def _header(ws: Any, text: str, bold: bool) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, text)
+    cell = text_cell(ws, text)
     cell.font = Font(bold=bold)
     cell.fill = _HEADER_FILL
     cell.alignment = _CENTER
@@ -75,6 +98,8 @@ def _write_sheet(wb: Workbook, t: Table) -> None:
 
 
 def _formatted(ws: Any, value: Cell, fmt: str | None) -> Any:
+    if isinstance(value, str):
+        return text_cell(ws, value)
     if fmt is None or value is None:
         return value
     cell = WriteOnlyCell(ws, value)
@@ -95,9 +120,9 @@ def _write_notes(wb: Workbook, report: MonthReport) -> None:
         *NOTES,
     ]
     for item, text in rows:
-        cell = WriteOnlyCell(ws, text)
+        cell = text_cell(ws, text)
         cell.alignment = _WRAP
-        ws.append([item, cell])
+        ws.append([text_cell(ws, item), cell])
 
 
 def csv_cell(value: Cell, kind: Kind) -> str:
@@ -111,7 +136,7 @@ def csv_cell(value: Cell, kind: Kind) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def table_to_csv(t: Table) -> bytes:
