@@ -159,8 +159,9 @@ class DashboardSettings(ServiceSettings):
     allowed_origins: list[str] = Field(
         default_factory=list, description="origins a sign-in may come from besides this server's own Host, "
         "e.g. the public https://dashboard.city.gov behind a reverse proxy")
-    # FastAPI's /docs, /redoc and /api/v1/openapi.json: off by default (they map the whole API for anyone).
-    api_docs: Literal["off", "login", "public"] = "off"
+    # FastAPI's /docs, /redoc and /api/v1/openapi.json: "login" (default) serves them to signed-in users only,
+    # "off" not at all, "public" to anyone (they map the whole API: not for a dashboard on a shared network).
+    api_docs: Literal["off", "login", "public"] = "login"
     run_migrations: bool = True
     state_dir: Path = Path("var/dashboard")
 

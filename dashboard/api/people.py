@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.api.common import IdPath, IdQuery, LimitQ, OffsetQ, get_or_404, paginate
 from dashboard.api.schemas import (
-    LeaveImportError,
     LeaveImportOut,
+    LeaveImportRejected,
     LeaveIn,
     LeaveOut,
     LeavePatch,
@@ -226,7 +226,7 @@ def cancel_leave(leave_id: IdPath, request: Request, db: DbSession,
 
 @router.post(
     "/leave/import", response_model=LeaveImportOut, status_code=status.HTTP_201_CREATED,
-    responses={422: {"model": list[LeaveImportError], "description": "row-by-row errors; nothing imported"}},
+    responses={422: {"model": LeaveImportRejected, "description": "row-by-row errors; nothing imported"}},
 )
 async def import_leave(
     request: Request, file: UploadFile, db: DbSession, user: User = Depends(require_roles(*LEAVE_ROLES)),

@@ -19,6 +19,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -49,9 +50,14 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
+def xml_safe(text: str) -> str:
+    """Control characters that XML 1.0 cannot carry (a name may hold any) become U+FFFD."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+
+
 def text_cell(ws: Any, text: str) -> WriteOnlyCell:
     """A string cell, whatever the text looks like (openpyxl writes ``=...`` as a formula otherwise)."""
-    cell = WriteOnlyCell(ws, text)
+    cell = WriteOnlyCell(ws, xml_safe(text))
     cell.data_type = "s"
     if text.startswith(FORMULA_TRIGGERS):
         cell.quotePrefix = True
@@ -68,7 +74,7 @@ def to_xlsx(report: MonthReport) -> bytes:
     for t in tables(report):
         _write_sheet(wb, t)
     _write_notes(wb, report)
-    wb.properties.title = f"{report.site_name} {report.year}-{report.month:02d} 考勤对账 attendance"
+    wb.properties.title = xml_safe(f"{report.site_name} {report.year}-{report.month:02d} 考勤对账 attendance")
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
