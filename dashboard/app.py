@@ -21,6 +21,7 @@ from counterwatch import __version__
 from dashboard.api.routes import router as api_router
 from dashboard.auth.deps import current_user, optional_user
 from dashboard.auth.ratelimit import LimiterPolicy, LoginLimiter
+from dashboard.auth.scope import OutOfScope
 from dashboard.auth.sessions import SessionCodec
 from dashboard.auth.users import ensure_first_admin
 from dashboard.context import AppContext, Publisher
@@ -159,6 +160,10 @@ def create_app(
         # The bucket or volume is down: say so, and let clients retry (nothing was recorded half-way).
         log.warning("%s", exc.strerror)
         return JSONResponse({"detail": exc.strerror}, status_code=503, headers={"Retry-After": "30"})
+
+    @app.exception_handler(OutOfScope)
+    def out_of_scope(_request: Request, exc: OutOfScope) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
 
     @app.exception_handler(DataError)
     def data_error(_request: Request, exc: DataError) -> JSONResponse:

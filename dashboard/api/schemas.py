@@ -79,6 +79,17 @@ class UserPatch(BaseModel):
     password: str = Keep(min_length=8, max_length=256)
 
 
+class UserSitesIn(BaseModel):
+    sites: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] = Field(
+        max_length=1000, description="hall (site) ids; empty: every hall")
+
+
+class UserSitesOut(BaseModel):
+    user_id: int
+    sites: list[str]
+    scoped: bool = Field(description="true when the user sees only these halls")
+
+
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     expires_at: AwareDatetime | None = None
