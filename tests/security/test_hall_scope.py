@@ -214,3 +214,21 @@ def test_admin_grants_halls(app: FastAPI) -> None:  # noqa: F811
     assert admin.put(f"/api/v1/users/{user_id}/sites", json={"sites": ["nowhere"]}, headers=h).status_code == 422
     assert admin.put(f"/api/v1/users/{user_id}/sites", json={"sites": []}, headers=h).status_code == 200
     assert sup.get(f"/api/v1/events/{b.event_id}").status_code == 200
+
+
+def test_admin_grants_halls_in_the_web_ui(app: FastAPI) -> None:  # noqa: F811
+    _a, b = _seed(app)
+    sup = _user(app, "duty-later", Role.DUTY, [])
+    admin = TestClient(app)
+    r = admin.post("/login", data={"username": "admin", "password": "admin-password-1"}, follow_redirects=False)
+    assert r.status_code == 303
+    for lang, title in (("zh-CN", "大厅权限"), ("en", "Hall access")):
+        page = admin.get("/admin/halls", params={"lang": lang})
+        assert page.status_code == 200 and title in page.text and "duty-later" in page.text
+    r = admin.post("/admin/halls", data={"username": "duty-later", "sites": "hall1",
+                                          "csrf_token": admin.cookies["cw_csrf"]}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert sup.get(f"/api/v1/events/{b.event_id}").status_code == 404
+    r = admin.post("/admin/halls", data={"username": "duty-later", "sites": "nowhere",
+                                          "csrf_token": admin.cookies["cw_csrf"]}, follow_redirects=False)
+    assert r.status_code == 422
