@@ -12,7 +12,8 @@ Checked before the (64 MiB, tens of ms) Argon2 hash, in this order:
 3. **Attempts per IP.** A token bucket (``ip_burst`` attempts, refilled at ``ip_per_minute``) bounds how many
    hashes one address can make us compute, whatever usernames it tries. Known browsers skip it.
 4. **A global cap on concurrent hashes** (``max_concurrent_hashes``): a login that cannot get a slot within
-   ``hash_wait_s`` is answered 503 at once instead of queueing more 64 MiB hashes.
+   ``hash_wait_s`` is answered 503 at once instead of queueing more 64 MiB hashes. Known browsers have slots
+   of their own (half as many, at least one), so a flood from unknown clients cannot keep users out.
 
 Every map is a bounded LRU (``max_entries``) whose entries also expire after ``max_s`` of quiet: a flood of
 made-up usernames or addresses cannot grow memory without bound."""
@@ -110,6 +111,7 @@ class LoginLimiter:
         self._ips: BoundedLru[_Bucket] = BoundedLru(self.policy.max_entries)
         self._lock = threading.Lock()
         self._hashes = threading.BoundedSemaphore(self.policy.max_concurrent_hashes)
+        self._known_hashes = threading.BoundedSemaphore(max(1, self.policy.max_concurrent_hashes // 2))
 
     def _wait(self, failures: _Failures | None, free: int, now: float) -> float:
         if failures is None or failures.count < free:
@@ -162,14 +164,15 @@ class LoginLimiter:
             self._sources.pop(Attempt(attempt.ip, attempt.username).source)
 
     @contextmanager
-    def hash_slot(self) -> Iterator[None]:
-        """Hold one of the ``max_concurrent_hashes`` slots, or raise :class:`LoginBusy`."""
-        if not self._hashes.acquire(timeout=self.policy.hash_wait_s):
+    def hash_slot(self, known_client: bool = False) -> Iterator[None]:
+        """Hold one of the hash slots (known browsers' own, or everybody's), or raise :class:`LoginBusy`."""
+        slots = self._known_hashes if known_client else self._hashes
+        if not slots.acquire(timeout=self.policy.hash_wait_s):
             raise LoginBusy()
         try:
             yield
         finally:
-            self._hashes.release()
+            slots.release()
 
     def sizes(self) -> dict[str, int]:
         with self._lock:

@@ -58,7 +58,7 @@ def apply_user_scope(db: Session, user: m.User | None) -> Sites:
 
 def current_sites(db: Session | None = None) -> Sites:
     if db is not None and _SCOPE_KEY in db.info:
-        return db.info[_SCOPE_KEY]  # type: ignore[no-any-return]
+        return db.info[_SCOPE_KEY]
     return _current.get()
 
 

@@ -65,7 +65,7 @@ def authenticate(db: Session, limiter: LoginLimiter, username: str, password: st
     user = None
     if len(username) <= MAX_USERNAME and len(password) <= MAX_PASSWORD:
         user = db.scalar(select(User).where(User.username == username))
-        with limiter.hash_slot():
+        with limiter.hash_slot(known_client=nonce is not None):
             ok = verify_password(password, user.password_hash if user else None)
     else:
         ok = False  # no such account can exist; do not hash attacker-sized input
