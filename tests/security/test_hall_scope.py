@@ -109,7 +109,7 @@ def _user(app: FastAPI, username: str, role: Role, sites: list[str]) -> TestClie
 def _fill(path: str, hall: Hall) -> str:
     values = {"event_id": hall.event_id, "pk": str(hall.event_pk), "staff_id": str(hall.staff_id),
               "camera_id": str(hall.camera_id), "evidence_id": hall.evidence_id, "section": "users",
-              "version": "v1"}
+              "version": "v1", "user_id": "1"}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
