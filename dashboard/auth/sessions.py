@@ -71,6 +71,7 @@ class SessionCodec:
               ip: str | None = None) -> SessionData:
         """Record a new session in the caller's transaction and set its cookies."""
         data = SessionData(user_id, session_version, secrets.token_urlsafe(24), secrets.token_urlsafe(32))
+        purge_ended_sessions(db, user_id)  # the table stays as small as the number of live sessions
         db.add(UserSession(user_id=user_id, token_hash=_sid_hash(data.session_id), ip=ip,
                            expires_at=utcnow() + timedelta(seconds=self.max_age_s)))
         value = self._serializer.dumps(
@@ -136,10 +137,11 @@ def revoke_user_sessions(db: Session, user_id: int) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def purge_expired_sessions(db: Session, older_than: timedelta = timedelta(days=7)) -> None:
-    """Forget sessions that ended (expired or revoked) more than ``older_than`` ago."""
+def purge_ended_sessions(db: Session, user_id: int, older_than: timedelta = timedelta(days=1)) -> None:
+    """Forget a user's sessions that ended (expired or revoked) more than ``older_than`` ago."""
     cutoff = utcnow() - older_than
-    db.execute(delete(UserSession).where(or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff)))
+    db.execute(delete(UserSession).where(UserSession.user_id == user_id,
+                                         or_(UserSession.expires_at < cutoff, UserSession.revoked_at < cutoff)))
 
 
 async def submitted_csrf(request: Request) -> str | None:

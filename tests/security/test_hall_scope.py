@@ -232,3 +232,12 @@ def test_admin_grants_halls_in_the_web_ui(app: FastAPI) -> None:  # noqa: F811
     r = admin.post("/admin/halls", data={"username": "duty-later", "sites": "nowhere",
                                           "csrf_token": admin.cookies["cw_csrf"]}, follow_redirects=False)
     assert r.status_code == 422
+
+
+def test_a_reader_of_another_hall_gets_their_own_hall_by_default(app: FastAPI) -> None:  # noqa: F811
+    _seed(app)
+    scoped = _user(app, "viewer-hall-b", Role.VIEWER, ["hallB"])
+    r = scoped.get("/api/v1/reports/monthly", params={"year": 2026, "month": 11, "refs": "false"})
+    assert r.status_code == 200, r.text
+    assert r.json()["site_id"] == "hallB"
+    assert scoped.get("/api/v1/reports/monthly", params={"site": "hall1"}).status_code == 404
