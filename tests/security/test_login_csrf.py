@@ -23,6 +23,8 @@ from tests.security.user_support import (
     web_login,
 )
 
+pytestmark = pytest.mark.db
+
 EVIL = "https://evil.example"
 
 

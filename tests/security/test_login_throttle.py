@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -30,6 +31,8 @@ from tests.security.user_support import (  # noqa: F401  (fixtures)
     settings,
     web_login,
 )
+
+pytestmark = pytest.mark.db
 
 VICTIM, VICTIM_PASSWORD = "rt_viewer", "viewer-password-1"
 

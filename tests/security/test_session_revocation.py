@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -24,6 +25,8 @@ from tests.security.user_support import (  # noqa: F401  (fixtures)
     settings,
     web_login,
 )
+
+pytestmark = pytest.mark.db
 
 
 def _replay(app: FastAPI, cookies: dict[str, str]) -> TestClient:  # noqa: F811
