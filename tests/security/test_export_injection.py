@@ -94,3 +94,17 @@ def test_neutralise_is_owasp() -> None:
         assert neutralise(payload) == "'" + payload
     for harmless in ("张三", "a=b", "O'Brien", "", "1-2"):
         assert neutralise(harmless) == harmless
+
+
+def test_control_characters_in_a_name_do_not_break_the_xlsx(app: FastAPI, api: Any) -> None:  # noqa: F811
+    """The schemathesis sweep found it: a clerk named with a control character made the XLSX export 500."""
+    _seed_hostile_names(app, api)
+    with app.state.ctx.db.session() as s:
+        staff_id = s.scalars(select(Staff.id).order_by(Staff.id)).first()
+    assert api.client(Role.SUPERVISOR).patch(f"/api/v1/staff/{staff_id}", json={"name": "张\x07三\x1b"}
+                                             ).status_code == 200
+    r = api.client(Role.SUPERVISOR).get("/api/v1/reports/monthly.xlsx", params=PARAMS)
+    assert r.status_code == 200
+    texts = {c.value for ws in openpyxl.load_workbook(io.BytesIO(r.content)).worksheets
+             for row in ws.iter_rows() for c in row if isinstance(c.value, str)}
+    assert "张\ufffd三\ufffd" in texts
