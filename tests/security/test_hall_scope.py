@@ -243,3 +243,37 @@ def test_a_reader_of_another_hall_gets_their_own_hall_by_default(app: FastAPI) -
     assert r.status_code == 200, r.text
     assert r.json()["site_id"] == "hallB"
     assert scoped.get("/api/v1/reports/monthly", params={"site": "hall1"}).status_code == 404
+
+
+def test_the_live_board_stream_of_a_scoped_user_shows_only_their_hall(app: FastAPI) -> None:  # noqa: F811
+    """The live streams open database sessions of their own: they are scoped too. Both halls change at once;
+    the update the scoped supervisor's stream receives carries hall A's window and none of hall B's."""
+    import httpx
+
+    from tests.support.http import serve_app
+
+    _seed(app)
+    with app.state.ctx.db.session() as s:
+        create_user(s, "supervisor-live", PASSWORD, Role.SUPERVISOR)
+        user_id = s.scalars(select(User.id).where(User.username == "supervisor-live")).one()
+        grant_sites(s, user_id, ["hall1"])
+        for window, name in (("wa1", "甲厅一号窗"), ("wb9", "乙厅九号窗")):
+            s.scalars(select(Window).where(Window.code == window)).one().name = name
+    with serve_app(app, "uvicorn-scope-live") as base, httpx.Client(base_url=base, timeout=30) as browser:
+        assert api_login(browser, "supervisor-live", PASSWORD).status_code == 200  # type: ignore[arg-type]
+        with browser.stream("GET", "/live/board") as stream:
+            lines = stream.iter_lines()
+            assert next(lines).startswith("retry:")
+            changes = []
+            halls = (("hall1", "edge-a", "cama", "wa1"), ("hallB", "edge-b", "camb", "wb9"))
+            for site, device, camera, window in halls:
+                message = f.state(utcnow() - timedelta(seconds=5), present=False, device=device, window=window)
+                changes.append(message.model_copy(update={"site": site, "camera": camera}))
+            Ingestor(app.state.ctx.db).apply([f.raw(m) for m in changes])
+            update = ""
+            for line in lines:
+                if line.startswith("data:"):
+                    update = line
+                    break
+    assert "甲厅一号窗" in update
+    assert "乙厅九号窗" not in update and "wb9" not in update
