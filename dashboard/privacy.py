@@ -17,12 +17,14 @@ itself audited (``export`` on ``staff``), by the API route or the CLI that makes
 
 from __future__ import annotations
 
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -172,6 +174,15 @@ class ClerkExport:
 
     def json_bytes(self) -> bytes:
         return self.doc.model_dump_json(indent=2).encode()
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the exact name in RFC 6266 / RFC 5987 ``filename*``:
+    an employee number is any text (工号-二), and a header can only carry Latin-1."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def find_staff(db: Session, *, staff_id: int | None = None, employee_no: str | None = None) -> Staff:

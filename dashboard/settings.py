@@ -150,8 +150,24 @@ class DashboardSettings(ServiceSettings):
     notice_grace_minutes: int = Field(5, ge=0)
     admin_username: str = "admin"
     admin_password: SecretStr | None = None
+    # Login throttling (dashboard/auth/ratelimit.py): failures per source before back-off starts, and the
+    # longest back-off (also how long a quiet source's failures are remembered).
     login_max_failures: int = Field(5, ge=1)
     login_window_s: int = Field(300, ge=1)
+    login_backoff_base_s: float = Field(5.0, gt=0, description="first back-off; it doubles per failure")
+    login_user_max_failures: int = Field(20, ge=1, description="failures on one username from unknown "
+                                         "browsers (any address) before that username backs off")
+    login_ip_burst: int = Field(20, ge=1, description="login attempts one address may make at once")
+    login_ip_per_minute: float = Field(30.0, gt=0, description="... and per minute after that")
+    login_max_concurrent_hashes: int = Field(4, ge=1, description="password hashes (64 MiB each) at once")
+    login_hash_wait_s: float = Field(1.0, ge=0, description="wait for a hash slot before answering 503")
+    login_limiter_entries: int = Field(10_000, ge=100, description="sources/addresses the limiter remembers")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="origins a sign-in may come from besides this server's own Host, "
+        "e.g. the public https://dashboard.city.gov behind a reverse proxy")
+    # FastAPI's /docs, /redoc and /api/v1/openapi.json: "login" (default) serves them to signed-in users only,
+    # "off" not at all, "public" to anyone (they map the whole API: not for a dashboard on a shared network).
+    api_docs: Literal["off", "login", "public"] = "login"
     run_migrations: bool = True
     state_dir: Path = Path("var/dashboard")
     demo: bool = Field(False, description="demo data (`counterwatch up`): every page says so; the seed rosters "

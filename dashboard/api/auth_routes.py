@@ -8,6 +8,8 @@ from sqlalchemy import select
 from dashboard.api.common import IdPath
 from dashboard.api.schemas import LoginIn, LoginOut, TokenIn, TokenIssued, TokenOut, UserOut
 from dashboard.auth.deps import DbSession, client_ip, current_user, get_ctx
+from dashboard.auth.origin import require_same_origin
+from dashboard.auth.ratelimit import LoginBusy
 from dashboard.auth.users import LoginThrottled, authenticate, issue_api_token
 from dashboard.db.audit import audit
 from dashboard.db.models import ApiToken, User
@@ -15,28 +17,33 @@ from dashboard.db.models import ApiToken, User
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=LoginOut)
+@router.post("/login", response_model=LoginOut, dependencies=[Depends(require_same_origin)],
+             responses={429: {"description": "too many failed logins from this source; see Retry-After"},
+                        503: {"description": "too many logins in progress; retry shortly"}})
 def login(body: LoginIn, request: Request, response: Response, db: DbSession) -> LoginOut:
     """Sign in with username and password; sets the session cookie and returns the CSRF token."""
     ctx = get_ctx(request)
     ip = client_ip(request)
     try:
-        user = authenticate(db, ctx.login_limiter, body.username, body.password, ip)
+        user = authenticate(db, ctx.login_limiter, body.username, body.password, ip,
+                            ctx.sessions.known_client(request))
     except LoginThrottled as exc:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, str(exc),
                             headers={"Retry-After": str(int(exc.retry_after) + 1)}) from None
+    except LoginBusy:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "too many logins in progress; retry shortly",
+                            headers={"Retry-After": "1"}) from None
     if user is None:
-        audit(db, body.username[:64], "login_failed", "user", ip=ip)
         db.commit()  # keep the record of the failure: the error below rolls the request's session back
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
-    session = ctx.sessions.start(response, user.id, user.session_version)
+    session = ctx.sessions.start(response, db, user.id, user.session_version, username=user.username, ip=ip)
     audit(db, user, "login", "user", user.id, ip=ip)
     return LoginOut(user=UserOut.model_validate(user), csrf_token=session.csrf)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(request: Request, response: Response, user: User = Depends(current_user)) -> None:
-    get_ctx(request).sessions.end(response)
+    get_ctx(request).sessions.end(response, request)
 
 
 @router.get("/me", response_model=UserOut)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from dashboard.api.common import IdPath, IdQuery, LimitQ, OffsetQ, ServiceRoute, get_or_404, paginate
 from dashboard.api.schemas import (
-    LeaveImportError,
     LeaveImportOut,
+    LeaveImportRejected,
     LeaveIn,
     LeaveOut,
     LeavePatch,
@@ -194,7 +194,7 @@ def cancel_leave(leave_id: IdPath, request: Request, db: DbSession, user: LeaveM
 
 @router.post(
     "/leave/import", response_model=LeaveImportOut, status_code=status.HTTP_201_CREATED,
-    responses={422: {"model": list[LeaveImportError], "description": "row-by-row errors; nothing imported"}},
+    responses={422: {"model": LeaveImportRejected, "description": "row-by-row errors; nothing imported"}},
 )
 async def import_leave(
     request: Request, file: UploadFile, db: DbSession, user: LeaveManager,

@@ -17,7 +17,7 @@ from dashboard.api.common import IdPath
 from dashboard.auth.deps import ADMIN_ROLES, DbSession, client_ip, get_ctx, require_roles
 from dashboard.db.audit import audit
 from dashboard.db.models import User
-from dashboard.privacy import ClerkExportDoc, ClerkNotFound, clerk_export, zip_file
+from dashboard.privacy import ClerkExportDoc, ClerkNotFound, clerk_export, content_disposition, zip_file
 
 router = APIRouter(prefix="/privacy", tags=["privacy"])
 
@@ -37,7 +37,7 @@ async def export_clerk(
     except ClerkNotFound as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     employee_no = export.doc.profile.employee_no
-    headers = {"Content-Disposition": f'attachment; filename="clerk-{employee_no}.{format}"'}
+    headers = {"Content-Disposition": content_disposition(f"clerk-{employee_no}.{format}")}
     if format == "json":
         audit(db, admin, "export", "staff", staff_id, {"format": "json"}, ip=client_ip(request))
         return Response(export.json_bytes(), media_type="application/json", headers=headers)

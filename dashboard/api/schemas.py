@@ -23,6 +23,16 @@ T = TypeVar("T")
 DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def Keep(**constraints: Any) -> Any:
+    """A PATCH field whose column requires a value: leave it out to keep the current value; an explicit
+    ``null`` is refused (422), and the schema says so (no ``null`` in its type, no ``default``)."""
+    return Field(default=None, json_schema_extra=_no_default, **constraints)
+
+
 class ORM(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -63,10 +73,21 @@ class UserIn(BaseModel):
 
 
 class UserPatch(BaseModel):
-    role: Role | None = None
-    active: bool | None = None
+    role: Role = Keep()
+    active: bool = Keep()
     display_name: str | None = Field(default=None, max_length=128)
-    password: str | None = Field(default=None, min_length=8, max_length=256)
+    password: str = Keep(min_length=8, max_length=256)
+
+
+class UserSitesIn(BaseModel):
+    sites: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]] = Field(
+        max_length=1000, description="hall (site) ids; empty: every hall")
+
+
+class UserSitesOut(BaseModel):
+    user_id: int
+    sites: list[str]
+    scoped: bool = Field(description="true when the user sees only these halls")
 
 
 class TokenIn(BaseModel):
@@ -167,9 +188,9 @@ class StaffIn(BaseModel):
 
 
 class StaffPatch(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
+    name: str = Keep(min_length=1, max_length=64)
     department: str | None = Field(default=None, max_length=128)
-    active: bool | None = None
+    active: bool = Keep()
 
 
 class StaffOut(ORM):
@@ -215,9 +236,9 @@ class LeaveIn(BaseModel):
 
 
 class LeavePatch(BaseModel):
-    type: LeaveType | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    type: LeaveType = Keep()
+    start: AwareDatetime = Keep()
+    end: AwareDatetime = Keep()
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -242,6 +263,13 @@ class LeaveImportError(BaseModel):
     error: str
 
 
+class LeaveImportRejected(BaseModel):
+    """422 of the leave import: the row-by-row errors (nothing imported), or why the file was not read."""
+
+    detail: str | list[Any] = Field(description="a message, or FastAPI's validation errors")
+    errors: list[LeaveImportError] = Field(default_factory=list)
+
+
 class LeaveImportOut(BaseModel):
     imported: int
     ids: list[int]
@@ -262,9 +290,9 @@ class NoticeIn(BaseModel):
 
 
 class NoticePatch(BaseModel):
-    expected_return: AwareDatetime | None = None
+    expected_return: AwareDatetime = Keep()
     actual_return: AwareDatetime | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=256)
+    reason: str = Keep(min_length=1, max_length=256)
 
 
 class NoticeOut(ORM):

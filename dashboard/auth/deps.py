@@ -22,6 +22,7 @@ from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from dashboard.auth.scope import apply_user_scope
 from dashboard.auth.sessions import csrf_matches, submitted_csrf
 from dashboard.auth.tokens import DEVICE_TOKEN_PREFIX, bearer_token, token_hash
 from dashboard.auth.users import user_for_token
@@ -74,7 +75,7 @@ async def optional_user(request: Request, db: DbSession) -> User | None:
             return None  # a device token opens the evidence upload and nothing else
         user = user_for_token(db, token)
     else:
-        session = get_ctx(request).sessions.read(request)
+        session = get_ctx(request).sessions.live(request, db)
         if session is not None:
             candidate = db.get(User, session.user_id)
             if candidate is not None and candidate.active and candidate.session_version == session.session_version:
@@ -84,6 +85,7 @@ async def optional_user(request: Request, db: DbSession) -> User | None:
                     raise HTTPException(status.HTTP_403_FORBIDDEN, "CSRF token missing or wrong")
                 user = candidate
     request.state.user = user
+    apply_user_scope(db, user)  # hall-scoped users see only their halls from here on (scope.py)
     return user
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session, object_session
 
 from dashboard.auth.passwords import hash_password, needs_rehash, verify_password
-from dashboard.auth.ratelimit import LoginLimiter
+from dashboard.auth.ratelimit import Attempt, LoginLimiter
+from dashboard.auth.sessions import KnownClient, revoke_user_sessions
 from dashboard.auth.tokens import USER_TOKEN_PREFIX, new_token, token_hash
+from dashboard.db.audit import audit
 from dashboard.db.models import ApiToken, User, utcnow
 from dashboard.enums import Role
 
@@ -23,6 +26,16 @@ class LoginThrottled(Exception):
     def __init__(self, retry_after: float) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after:.0f}s")
         self.retry_after = retry_after
+
+
+MAX_USERNAME = 64  # app_user.username: a longer name cannot exist
+MAX_PASSWORD = 256
+UNKNOWN_ACTOR = "(unknown user)"
+
+
+def normalise_username(username: str) -> str:
+    """The one normalisation both the lookup and the limiter use: surrounding blanks go, case stays."""
+    return username.strip()
 
 
 def create_user(
@@ -37,26 +50,59 @@ def create_user(
     return user
 
 
-def authenticate(db: Session, limiter: LoginLimiter, username: str, password: str, ip: str) -> User | None:
-    """The user when the password is right; None when wrong; :class:`LoginThrottled` when locked out."""
-    wait = limiter.retry_after(username, ip)
+def authenticate(db: Session, limiter: LoginLimiter, username: str, password: str, ip: str,
+                 known_client: KnownClient | None = None) -> User | None:
+    """The user when the password is right; None when wrong (the failure is audited in ``db``).
+
+    Raises :class:`LoginThrottled` (429) when this source must wait, :class:`LoginBusy` (503) when too many
+    hashes are in flight. Throttled and busy attempts cost no hash and write no audit row."""
+    username = normalise_username(username)
+    nonce = known_client.nonce if known_client is not None and known_client.username == username else None
+    attempt = Attempt(ip=ip, username=username[:MAX_USERNAME + 1], known_client=nonce)
+    wait = limiter.check(attempt)
     if wait > 0:
         raise LoginThrottled(wait)
-    user = db.scalar(select(User).where(User.username == username))
-    ok = verify_password(password, user.password_hash if user else None)
+    user = None
+    if len(username) <= MAX_USERNAME and len(password) <= MAX_PASSWORD:
+        user = db.scalar(select(User).where(User.username == username))
+        with limiter.hash_slot(known_client=nonce is not None):
+            ok = verify_password(password, user.password_hash if user else None)
+    else:
+        ok = False  # no such account can exist; do not hash attacker-sized input
     if not ok or user is None or not user.active:
-        limiter.failed(username, ip)
+        limiter.failed(attempt)
+        record_login_failure(db, username, user, ip)
         return None
-    limiter.succeeded(username, ip)
+    limiter.succeeded(attempt)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = utcnow()
     return user
 
 
+def record_login_failure(db: Session, username: str, user: User | None, ip: str) -> None:
+    """Audit a failed login. An unknown username is not stored (an attacker chooses it): only a short hash,
+    so repeated tries of one name can still be told apart."""
+    if user is not None:
+        audit(db, user, "login_failed", "user", user.id, ip=ip)
+        return
+    digest = hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()[:16]
+    audit(db, UNKNOWN_ACTOR, "login_failed", "user", detail={"username_sha256_16": digest}, ip=ip)
+
+
 def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.session_version += 1  # every existing browser session of this user ends
+    db = object_session(user)
+    if db is not None:
+        revoke_user_sessions(db, user.id)
+
+
+@event.listens_for(User.active, "set")
+def _deactivation_ends_sessions(target: User, value: bool, oldvalue: object, _initiator: object) -> None:
+    # Deactivating a user ends their browser sessions for good: reactivating must not revive a copied cookie.
+    if oldvalue is True and value is False:
+        target.session_version = (target.session_version or 0) + 1
 
 
 @dataclass(frozen=True)

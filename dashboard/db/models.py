@@ -357,6 +357,33 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
 
 
+class UserSession(Base):
+    """A signed-in browser. The cookie carries a random id whose sha256 is kept here, so signing out (or a
+    password change, or deactivation) ends the session on the server: a copied cookie stops working."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class UserSite(Base):
+    """A hall a user may see. A supervisor, duty officer or viewer with at least one grant is hall-scoped
+    (sees only those halls); without any grant the user sees every hall (a city-wide role). Admins are
+    never scoped."""
+
+    __tablename__ = "user_site"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"), primary_key=True)
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiToken(Base):
     """A bearer token for scripts, acting as its user. Only the sha256 is kept."""
 

@@ -3,6 +3,11 @@
 XLSX: zh-CN header row, English header row below it, both frozen; number, percent and date/time formats;
 column widths. CSV: UTF-8 with a BOM (so Excel opens Chinese text correctly), one header row
 "中文 English", minutes as plain numbers, rates as percentages, local times as ``YYYY-MM-DD HH:MM``.
+
+Names and other text come from users (a supervisor names a clerk ``=cmd|' /C calc'!A0``): a spreadsheet must
+never run them. CSV text cells that start with ``= + - @``, tab or CR get a leading ``'`` (OWASP CSV
+injection); XLSX text is always written as a string cell, never as a formula, marked "quote prefix" when it
+would look like one (Excel shows the text unchanged and treats it as text).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
@@ -35,6 +41,29 @@ _CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 _WRAP = Alignment(wrap_text=True, vertical="top")
 
 
+# What makes Excel, LibreOffice or Google Sheets read a cell as a formula (or DDE) rather than text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """A CSV cell that no spreadsheet evaluates."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def xml_safe(text: str) -> str:
+    """Control characters that XML 1.0 cannot carry (a name may hold any) become U+FFFD."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
+
+
+def text_cell(ws: Any, text: str) -> WriteOnlyCell:
+    """A string cell, whatever the text looks like (openpyxl writes ``=...`` as a formula otherwise)."""
+    cell = WriteOnlyCell(ws, xml_safe(text))
+    cell.data_type = "s"
+    if text.startswith(FORMULA_TRIGGERS):
+        cell.quotePrefix = True
+    return cell
+
+
 def sheet_title(t: Table) -> str:
     return f"{t.zh} {t.en}"[:31]  # Excel's limit
 
@@ -45,14 +74,14 @@ def to_xlsx(report: MonthReport) -> bytes:
     for t in tables(report):
         _write_sheet(wb, t)
     _write_notes(wb, report)
-    wb.properties.title = f"{report.site_name} {report.year}-{report.month:02d} 考勤对账 attendance"
+    wb.properties.title = xml_safe(f"{report.site_name} {report.year}-{report.month:02d} 考勤对账 attendance")
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
 def _header(ws: Any, text: str, bold: bool) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, text)
+    cell = text_cell(ws, text)
     cell.font = Font(bold=bold)
     cell.fill = _HEADER_FILL
     cell.alignment = _CENTER
@@ -75,6 +104,8 @@ def _write_sheet(wb: Workbook, t: Table) -> None:
 
 
 def _formatted(ws: Any, value: Cell, fmt: str | None) -> Any:
+    if isinstance(value, str):
+        return text_cell(ws, value)
     if fmt is None or value is None:
         return value
     cell = WriteOnlyCell(ws, value)
@@ -95,9 +126,9 @@ def _write_notes(wb: Workbook, report: MonthReport) -> None:
         *NOTES,
     ]
     for item, text in rows:
-        cell = WriteOnlyCell(ws, text)
+        cell = text_cell(ws, text)
         cell.alignment = _WRAP
-        ws.append([item, cell])
+        ws.append([text_cell(ws, item), cell])
 
 
 def csv_cell(value: Cell, kind: Kind) -> str:
@@ -111,7 +142,7 @@ def csv_cell(value: Cell, kind: Kind) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S" if value.second else "%Y-%m-%d %H:%M")
     if isinstance(value, date):
         return value.isoformat()
-    return str(value)
+    return neutralise(value) if isinstance(value, str) else str(value)
 
 
 def table_to_csv(t: Table) -> bytes:

@@ -14,6 +14,7 @@ from markupsafe import escape
 from pydantic import ValidationError
 
 from dashboard.auth.deps import DbSession, get_ctx, require_roles
+from dashboard.auth.scope import current_sites
 from dashboard.db.models import User
 from dashboard.enums import Role
 from dashboard.reports.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, filename, to_csv, to_xlsx
@@ -36,7 +37,9 @@ router = APIRouter(tags=["reports"])
 def month_report(request: Request, db: DbSession, site: str | None, year: int | None,
                  month: int | None) -> MonthReport:
     settings = get_ctx(request).settings
-    site_id = site or settings.site.site_id
+    visible = current_sites(db)  # a hall-scoped reader's default is one of their halls
+    default = settings.site.site_id if visible is None or settings.site.site_id in visible else min(visible)
+    site_id = site or default
     if (year is None) != (month is None):
         raise HTTPException(422, "give both year and month, or neither")
     if year is None or month is None:

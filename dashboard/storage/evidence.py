@@ -61,7 +61,9 @@ class LocalEvidenceStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._staging = self.root / ".staging"
-        self._staging.mkdir(parents=True, exist_ok=True)
+        # Clips of identifiable clerks: owner-only directories (mkstemp already makes the files 0600).
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._staging.mkdir(exist_ok=True, mode=0o700)
 
     def _path(self, key: str) -> Path:
         path = (self.root / check_key(key)).resolve()
@@ -75,7 +77,7 @@ class LocalEvidenceStore:
 
     def commit(self, staged: Path, key: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.replace(staged, target)
 
     def exists(self, key: str) -> bool:

@@ -21,6 +21,7 @@ from starlette.routing import NoMatchFound
 from broker.topics import TopicError, check_segment
 from dashboard.api.evidence import evidence_url
 from dashboard.auth.deps import ADMIN_ROLES, ROSTER_ROLES
+from dashboard.auth.scope import grant_sites, granted_sites
 from dashboard.auth.users import create_user
 from dashboard.context import AppContext
 from dashboard.db.audit import audit
@@ -32,7 +33,7 @@ from dashboard.services import leave as leave_service
 from dashboard.services.base import Actor
 from dashboard.web import queries
 
-SECTIONS = ("sites", "devices", "windows", "cameras", "staff", "rosters", "users", "hours", "retention")
+SECTIONS = ("sites", "devices", "windows", "cameras", "staff", "rosters", "users", "halls", "hours", "retention")
 _SECTION_ROLES = {s: ADMIN_ROLES for s in SECTIONS} | {"staff": ROSTER_ROLES, "rosters": ROSTER_ROLES}
 ANY_ADMIN_ROLES = tuple(set(ADMIN_ROLES) | set(ROSTER_ROLES))
 # The edge's per-window zone kinds (edge/settings.py Zones): same names end to end.
@@ -182,6 +183,16 @@ def section_context(db: Session, request: Request, user: User, section: str, ctx
                                                                              required=False),
                      FormField("role", "admin.col.role", options=[(r.value, f"role.{r.value}", False) for r in Role]),
                      FormField("password", "admin.col.password", type="password")])
+    elif section == "halls":  # hall-scoped users (dashboard/auth/scope.py)
+        users = [u for u in db.scalars(select(User).order_by(User.username)) if u.role is not Role.ADMIN]
+        s = Section(["admin.col.username", "admin.col.role", "admin.col.halls"],
+                    [_row(Cell(u.username), _key(f"role.{u.role.value}"),
+                          Cell(", ".join(sorted(granted_sites(db, u.id)))) if granted_sites(db, u.id)
+                          else _key("admin.halls.all")) for u in users],
+                    [FormField("username", "admin.col.username", options=[(u.username, u.username, True)
+                                                                           for u in users]),
+                     FormField("sites", "admin.col.halls", required=False)],
+                    note_key="admin.halls_note")
     elif section == "hours":
         s = _hours_section(app, zone)
     else:  # retention
@@ -320,6 +331,15 @@ def create_in_section(app: AppContext, request: Request, user: User, section: st
                 Linker(db, timedelta(minutes=app.settings.notice_grace_minutes)).relink_window(
                     roster.window_id, start, end)
                 audit(db, user, "create", "roster", roster.id, ip=ip)
+            elif section == "halls":
+                target = db.scalar(select(User).where(User.username == form["username"]))
+                if target is None:
+                    raise ValueError("unknown user")
+                wanted = sorted({x.strip() for x in form.get("sites", "").replace("，", ",").split(",") if x.strip()})
+                if any(db.get(Site, x) is None for x in wanted):
+                    raise ValueError("unknown site")
+                grant_sites(db, target.id, wanted)
+                audit(db, user, "update", "user_sites", target.id, {"sites": wanted}, ip=ip)
             elif section == "hours":
                 save_schedule(app, form.get("schedule_yaml", ""))
                 audit(db, user, "update", "service_schedule", None, ip=ip)

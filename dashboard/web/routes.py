@@ -17,6 +17,8 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from dashboard.auth.deps import DbSession, client_ip, get_ctx, optional_user
+from dashboard.auth.origin import same_origin
+from dashboard.auth.ratelimit import LoginBusy
 from dashboard.auth.users import LoginThrottled, authenticate
 from dashboard.db.models import AuditLog, User
 from dashboard.web import admin_pages, alerts, board, leave, reports, review
@@ -57,27 +59,35 @@ def login_submit(
     next: Annotated[str, Form()] = "/board",
 ) -> Response:
     app = get_ctx(request)
-    error_key, error_params = None, {}
-    try:
-        user = authenticate(db, app.login_limiter, username.strip(), password, client_ip(request))
-    except LoginThrottled as exc:
-        user, error_key, error_params = None, "login.throttled", {"seconds": int(exc.retry_after) + 1}
+    error_key, error_params, status_code = None, {}, 401
+    ip = client_ip(request)
+    if not same_origin(request, tuple(app.settings.allowed_origins)):
+        error_key, status_code = "login.cross_site", 403
+        user = None
+    else:
+        try:
+            user = authenticate(db, app.login_limiter, username, password, ip, app.sessions.known_client(request))
+        except LoginThrottled as exc:
+            user, error_key, status_code = None, "login.throttled", 429
+            error_params = {"seconds": int(exc.retry_after) + 1}
+        except LoginBusy:
+            user, error_key, error_params, status_code = None, "login.throttled", {"seconds": 1}, 503
     if user is None:
         ctx = base_context(request, None, "login", "login.title")
-        ctx.update(next=_safe_next(next), username=username, error_key=error_key or "login.failed",
+        ctx.update(next=_safe_next(next), username=username[:64], error_key=error_key or "login.failed",
                    error_params=error_params)
-        return render("login.html", ctx, status_code=401 if error_key is None else 429)
+        return render("login.html", ctx, status_code=status_code)
     db.add(AuditLog(user_id=user.id, actor=user.username, action="login", entity="user", entity_id=str(user.id),
-                    ip=client_ip(request)))
+                    ip=ip))
     response = RedirectResponse(_safe_next(next), status_code=303)
-    app.sessions.start(response, user.id, user.session_version)
+    app.sessions.start(response, db, user.id, user.session_version, username=user.username, ip=ip)
     return response
 
 
 @router.post("/logout", name="web_logout")
 def logout(request: Request, user: OptionalUser) -> Response:
     response = RedirectResponse("/login", status_code=303)
-    get_ctx(request).sessions.end(response)
+    get_ctx(request).sessions.end(response, request)
     return response
 
 
