@@ -287,8 +287,75 @@ def peer_ultralytics(args: argparse.Namespace, video: str, holder: DetectorHolde
     return peer
 
 
+def vm_kb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return float(line.split()[1])
+    return 0.0
+
+
+def realtime(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
+    """``counterwatch edge`` itself (EdgeNode) on ``cameras`` looping copies of the file, paced at real time,
+    for ``--realtime`` seconds: does it keep every camera at its rate, and does the lag grow? Messages
+    stay in the outbox (no broker is needed for this)."""
+    from edge.node import EdgeNode
+
+    settings = load_settings(EdgeSettings, args.config)
+    camera = settings.cameras[0]
+    video = args.video or camera.source
+    if not Path(video).is_absolute() and not Path(video).exists():
+        video = str((Path(args.config).parent / video).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        cams = [camera.model_copy(update={"id": f"rt{i}", "source": video, "loop": True, "realtime": True})
+                for i in range(cameras)]
+        settings = settings.model_copy(update={
+            "cameras": cams,
+            "mqtt": settings.mqtt.model_copy(update={"host": "127.0.0.1", "port": 9}),  # nobody listens
+            "dashboard": settings.dashboard.model_copy(update={"url": None}),
+            "outbox": settings.outbox.model_copy(update={"path": Path(tmp) / "outbox.sqlite"}),
+            "evidence": settings.evidence.model_copy(update={"dir": Path(tmp) / "evidence"}),
+        })
+        node = EdgeNode(settings)
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        node.start()
+        samples = []
+        while (elapsed := time.monotonic() - wall0) < args.realtime:
+            time.sleep(min(10.0, max(0.1, args.realtime - elapsed)))
+            lags = [r.pipeline.lag_s for r in node.cameras if r.pipeline.frames]
+            samples.append({"t_s": round(time.monotonic() - wall0, 1),
+                            "max_lag_s": round(max(lags, default=0.0), 3),
+                            "frames": [r.pipeline.frames for r in node.cameras],
+                            "rss_mb": round(vm_kb("VmRSS") / 1024, 1), "loadavg_1m": os.getloadavg()[0]})
+        wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+        frames = [r.pipeline.frames for r in node.cameras]
+        passes: Counter[str] = Counter()
+        for r in node.cameras:
+            for gate in r.pipeline.gates:
+                passes.update(gate.schedule.passes)
+        node.stop(graceful=False)
+    expected = (wall - 2.0) * camera.analysis_fps  # the first second or two load the model and open files
+    half = len(samples) // 2
+    return {
+        "mode": "realtime", "video": video, "cameras": cameras, "seconds": round(wall, 1),
+        "analysis_fps": camera.analysis_fps,
+        "frames_per_camera": frames, "frames_expected_per_camera": round(expected),
+        "kept_rate": min(frames) >= 0.95 * expected,
+        "max_lag_s_first_half": max((s["max_lag_s"] for s in samples[:half]), default=None),
+        "max_lag_s_second_half": max((s["max_lag_s"] for s in samples[half:]), default=None),
+        "final_lag_s": samples[-1]["max_lag_s"] if samples else None,
+        "gated_out_fraction": round(passes["held"] / max(1, sum(passes.values())), 4),
+        "cpu_s": round(cpu, 1), "cores_busy": round(cpu / wall, 3),
+        "cameras_per_core_observed": round(cameras / max(1e-9, cpu / wall), 2),
+        "peak_rss_mb": round(vm_kb("VmHWM") / 1024, 1), "loadavg": os.getloadavg(), "samples": samples,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     counts = [int(c) for c in str(args.cameras).split(",") if c.strip()]
+    if args.realtime:
+        rows = [realtime(args, n) for n in counts]
+        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2 if args.json else None))
+        return 0
     if len(counts) == 1:
         result = measure(args, counts[0])
     else:
@@ -327,4 +394,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-forced", action="store_true", help="skip the forced full-rate pass")
     parser.add_argument("--peer", choices=["ultralytics"], help="also time a peer pipeline on the same frames")
     parser.add_argument("--peer-python", help="python of the venv with the train extra (default .venv-train)")
+    parser.add_argument("--realtime", type=float, metavar="SECONDS",
+                        help="instead: run the edge node on N looping copies of the file, paced, and report lag")
     parser.add_argument("--json", action="store_true", help="pretty-print the JSON")

@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 import numpy as np
@@ -29,7 +29,7 @@ from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, bl
 from edge.health import CameraHealthMonitor
 from edge.motion import ChangeDetector, Thumbnail, thumbnail
 from edge.rules.engine import Observation, WindowRules, rule_specs
-from edge.schedule import WindowSchedule
+from edge.schedule import Reason, WindowSchedule
 from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
 from edge.sign import ArucoReader, OcrWorker, SignDetectorCue, SignVote, is_pause_text, marker_id
 from edge.sources import Frame
@@ -207,9 +207,15 @@ class _Gate:
     def saw_clerk(self, seen: bool) -> None:
         self.recent.append(seen)
 
+    reason: Reason | None = None  # why the last pass ran
+
     def unsettled(self, present: bool) -> bool:
-        """Not enough agreeing passes yet: a detector that flickers on this window is never trusted to hold."""
-        return len(self.recent) < SETTLE_PASSES or any(seen != present for seen in self.recent)
+        """Absent: the last passes must all agree that nobody is there, so that one missed look at a clerk
+        who is there is never held. Present: the last pass must have seen the clerk (after a miss, every
+        frame is looked at until the clerk is found again or the presence hysteresis lets them go)."""
+        if present:
+            return not self.recent or not self.recent[-1]
+        return len(self.recent) < SETTLE_PASSES or any(self.recent)
 
 
 class CameraPipeline:
@@ -238,6 +244,7 @@ class CameraPipeline:
         self._last_at: datetime | None = None
         self._started = time.monotonic()
         self._period = 1 / camera.analysis_fps
+        self.lag_s = 0.0
         self.gates: list[_Gate] = []
 
     # -- setup on the first frame (zones need the frame size) ---------------------------------------------
@@ -283,6 +290,8 @@ class CameraPipeline:
             self._setup((w, h))
         self.frames += 1
         self._last_at = frame.at
+        # How far analysis runs behind the frame's time (live or paced file sources; a replay has none).
+        self.lag_s = (datetime.now(UTC) - frame.at).total_seconds()
         with self.timer.stage("health"):
             status = self.health.on_frame(image, frame.at)
         self._emit_health(frame.at)
@@ -298,10 +307,11 @@ class CameraPipeline:
                     gate.sha256 = detector.sha256 if status == "ok" else None
                 if status != "ok":
                     continue
-                unsettled = gate.unsettled(wa.presence.present) or wa.presence.wavering() or wa.customers.wavering()
+                unsettled = gate.unsettled(wa.presence.present) or wa.presence.arriving() or wa.customers.arriving()
                 reason = gate.schedule.decide(frame.at, period=self._period, moved=gate.change.moved(thumb),
                                               present=wa.presence.present, unsettled=unsettled, forced=forced)
                 if reason is not None:
+                    gate.reason = reason
                     gate.change.settle(thumb)
                     gate.sign_checks = a.sign_while_attended or not wa.presence.present or unsettled
                     due.append(i)
@@ -310,8 +320,14 @@ class CameraPipeline:
                 fresh = detector.detect_crops(image, [self.windows[i].crop for i in due])
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
-                    gate = self.gates[i]
-                    gate.saw_clerk(any(d.label == "person" and self.windows[i].is_clerk(d) for d in dets))
+                    gate, wa = self.gates[i], self.windows[i]
+                    seen = any(wa.is_clerk(d) for d in dets)
+                    if not seen and gate.reason is Reason.KEEPALIVE and wa.presence.present:
+                        # The picture has not changed since a clerk was counted present: a miss now is the
+                        # detector's flicker, not a departure (that moves the picture). Keep the clerk.
+                        dets = dets + [d for d in gate.held if wa.is_clerk(d)]
+                        seen = any(wa.is_clerk(d) for d in dets)
+                    gate.saw_clerk(seen)
                     gate.held = (self.sign_cue.rescore(image, dets, detector.sha256) if gate.sign_checks
                                  else [d for d in dets if d.label != "pause_sign"])
         with self.timer.stage("sign"):

@@ -110,12 +110,10 @@ class PresenceFilter:
             return False, 0
         return True, max(1, max(c for _, c in self._counts))
 
-    def wavering(self) -> bool:
-        """The raw sightings of the last ``leave_s`` disagree with the debounced answer: someone seen while
-        absent, or missed while present. The change gate (edge/schedule.py) looks on every frame then."""
-        if self.present:
-            return any(c == 0 for _, c in self._counts)
-        return any(c > 0 for _, c in self._counts)
+    def arriving(self) -> bool:
+        """Absent, but someone was seen in the last ``leave_s``: the change gate (edge/schedule.py) looks
+        on every frame then, so that the arrival is judged on fresh sightings as without a gate."""
+        return not self.present and any(c > 0 for _, c in self._counts)
 
     def reset(self) -> None:
         """Camera blind: forget, so that presence is re-established from fresh sightings."""
