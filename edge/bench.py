@@ -266,7 +266,8 @@ def peer_ultralytics(args: argparse.Namespace, video: str, holder: DetectorHolde
     probe = CameraPipeline(camera, settings, holder, lambda m: None)
     probe._setup((w, h))
     rects = [list(wa.crop) for wa in probe.windows]
-    cmd = [str(python), str(ROOT / "edge/bench_ultralytics.py"), "--model", str(detector.path), "--video", video,
+    cmd = [str(python), str(ROOT / "edge/bench_ultralytics.py"), "--model", str(Path(detector.path).resolve()),
+           "--video", str(Path(video).resolve()),
            "--step", str(step), "--frames", str(frames), "--rects", json.dumps(rects),
            "--imgsz", str(detector.imgsz[0]), "--conf", str(settings.detector.confidence),
            "--iou", str(settings.detector.iou)]
@@ -275,6 +276,8 @@ def peer_ultralytics(args: argparse.Namespace, video: str, holder: DetectorHolde
     if done.returncode != 0:
         return {"error": done.stderr[-2000:]}
     peer: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if peer["frames"] < frames:
+        return {"error": f"the peer timed {peer['frames']} frames of {frames}", "peer": peer}
     theirs = peer["frames_per_s_per_core"]
     peer["ratio_ours_over_peer"] = {
         f"{name}_decoding_file": round(ours[name]["frames_per_s_per_core_decoding_file"] / theirs, 2)

@@ -31,6 +31,8 @@ def main() -> int:
     rects = [tuple(int(v) for v in r) for r in json.loads(args.rects)]
     model = YOLO(args.model, task="detect")
     cap = cv2.VideoCapture(args.video)
+    if not cap.isOpened():
+        raise SystemExit(f"cannot open {args.video}")
     index, sampled, boxes = 0, 0, 0
     decode_s = predict_s = 0.0
     while sampled <= args.frames:
