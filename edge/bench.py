@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,7 @@ def replay(settings: EdgeSettings, camera: CameraConfig, holder: DetectorHolder,
             p.recorder.close()
 
     camera_frames = (len(frames) - 1) * cameras
-    stages: Counter[str] = Counter()
+    stages: dict[str, float] = defaultdict(float)
     analysis_s = 0.0
     passes: Counter[str] = Counter()
     for p in pipelines:
@@ -321,7 +321,7 @@ def realtime(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
         node = EdgeNode(settings)
         cpu0, wall0 = time.process_time(), time.monotonic()
         node.start()
-        samples = []
+        samples: list[dict[str, Any]] = []
         while (elapsed := time.monotonic() - wall0) < args.realtime:
             time.sleep(min(10.0, max(0.1, args.realtime - elapsed)))
             lags = [r.pipeline.lag_s for r in node.cameras if r.pipeline.frames]

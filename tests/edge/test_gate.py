@@ -23,7 +23,8 @@ STATION_4 = (385, 284, 719, 544)  # an empty desk of the office clip (frame pixe
 
 def frames(clip: Path, indices: list[int]) -> list[np.ndarray]:
     cap = cv2.VideoCapture(str(clip))
-    out, i = [], 0
+    out: list[np.ndarray] = []
+    i = 0
     while len(out) < len(indices) and cap.grab():
         if i in indices:
             out.append(cap.retrieve()[1])
