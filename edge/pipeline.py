@@ -189,6 +189,7 @@ class WindowAnalyser:
 
 
 SETTLE_PASSES = 3  # passes in a row that must agree with the debounced presence before a window is held
+KEEP_THROUGH_MISSES = 2  # keep-alive misses of a still, present clerk held as flicker before they count
 
 
 @dataclass
@@ -208,6 +209,7 @@ class _Gate:
         self.recent.append(seen)
 
     reason: Reason | None = None  # why the last pass ran
+    kept: int = 0  # keep-alive misses in a row that were held as the clerk still there
 
     def unsettled(self, present: bool) -> bool:
         """Absent: the last passes must all agree that nobody is there, so that one missed look at a clerk
@@ -304,6 +306,7 @@ class CameraPipeline:
                 if status != "ok" or gate.sha256 != detector.sha256:
                     gate.schedule.reset()
                     gate.recent.clear()  # blind (the rules pause anyway) or a new model: look afresh after
+                    gate.kept = 0
                     gate.sha256 = detector.sha256 if status == "ok" else None
                 if status != "ok":
                     continue
@@ -322,11 +325,16 @@ class CameraPipeline:
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]
                     seen = any(wa.is_clerk(d) for d in dets)
-                    if not seen and gate.reason is Reason.KEEPALIVE and wa.presence.present:
+                    if (not seen and gate.reason is Reason.KEEPALIVE and wa.presence.present
+                            and gate.kept < KEEP_THROUGH_MISSES):
                         # The picture has not changed since a clerk was counted present: a miss now is the
-                        # detector's flicker, not a departure (that moves the picture). Keep the clerk.
+                        # detector's flicker, not a departure (that moves the picture). Keep the clerk, a
+                        # bounded number of times: then the misses count, and every frame is looked at.
+                        gate.kept += 1
                         dets = dets + [d for d in gate.held if wa.is_clerk(d)]
                         seen = any(wa.is_clerk(d) for d in dets)
+                    elif seen:
+                        gate.kept = 0
                     gate.saw_clerk(seen)
                     gate.held = (self.sign_cue.rescore(image, dets, detector.sha256) if gate.sign_checks
                                  else [d for d in dets if d.label != "pause_sign"])
