@@ -189,7 +189,7 @@ class WindowAnalyser:
 
 
 SETTLE_PASSES = 3  # passes in a row that must agree with the debounced presence before a window is held
-KEEP_THROUGH_MISSES = 2  # keep-alive misses of a still, present clerk held as flicker before they count
+KEEP_THROUGH_MISSES = 1  # keep-alive misses in a row of a still, present clerk held as flicker (< leave_s)
 
 
 @dataclass
