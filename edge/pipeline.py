@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -27,8 +28,10 @@ from edge.clerk_stage import ClerkStage
 from edge.detect import Detection, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
-from edge.rules.engine import Observation, WindowRules
-from edge.settings import CameraConfig, EdgeSettings, WindowConfig
+from edge.motion import ChangeDetector, Thumbnail, thumbnail
+from edge.rules.engine import Observation, WindowRules, rule_specs
+from edge.schedule import Reason, WindowSchedule
+from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
 from edge.sign import ArucoReader, OcrWorker, SignDetectorCue, SignVote, is_pause_text, marker_id
 from edge.sources import Frame
 from edge.zones import PresenceFilter, Zone, union_bbox
@@ -39,21 +42,50 @@ Emit = Callable[[BaseModel], None]
 
 
 class StageTimer:
+    """CPU seconds of the calling (analysis) thread, per stage and per whole frame.
+
+    Thread CPU time, not wall time: what a core can carry is a CPU figure, and wall time on a busy box
+    also counts other processes (that is how 'other' once came out negative). Whatever a frame spends
+    outside the named stages is ``pipeline_other``, so the stages always add up to the frame's cost."""
+
+    clock = staticmethod(time.thread_time)
+
     def __init__(self) -> None:
         self.total: dict[str, float] = defaultdict(float)
         self.count: dict[str, int] = defaultdict(int)
+        self.frame_s = 0.0
+        self.frames = 0
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
+        t = self.clock()
         try:
             yield
         finally:
-            self.total[name] += time.perf_counter() - t
+            self.total[name] += self.clock() - t
             self.count[name] += 1
 
-    def ms_per_frame(self, frames: int) -> dict[str, float]:
-        return {k: round(v * 1000 / max(1, frames), 3) for k, v in self.total.items()}
+    @contextmanager
+    def frame(self) -> Iterator[None]:
+        t = self.clock()
+        try:
+            yield
+        finally:
+            self.frame_s += self.clock() - t
+            self.frames += 1
+
+    def ms_per_frame(self, frames: int | None = None) -> dict[str, float]:
+        n = max(1, self.frames if frames is None else frames)
+        out = {k: v * 1000 / n for k, v in self.total.items()}
+        if self.frames:
+            out["pipeline_other"] = max(0.0, (self.frame_s - sum(self.total.values())) * 1000 / n)
+        return {k: round(v, 3) for k, v in out.items()}
+
+
+@lru_cache(maxsize=4)
+def shared_sign_cue(settings: SignSettings) -> SignDetectorCue:
+    """One sign verifier (one onnxruntime session) for every camera of the node, not one each."""
+    return SignDetectorCue.from_settings(settings)
 
 
 def _window_number(window: WindowConfig) -> int | None:
@@ -97,6 +129,14 @@ class WindowAnalyser:
         self.marker = marker_id(number) if number is not None else None
         self.ocr_hit = False
         self.last_detections: list[Detection] = []
+        # The clerk stage's last scores (phone (score, kind), eating, dozing), reused while the gate holds.
+        self._stage_scores: tuple[tuple[float, str | None], float, float] | None = None
+
+    def is_clerk(self, d: Detection) -> bool:
+        """A person in the staff zone, as :meth:`observe` counts them."""
+        w, h = self.frame_size
+        return (d.label == "person" and d.area >= self.settings.rules.min_box_area * w * h
+                and self.staff.holds(d.box, "area", self.settings.rules.staff_min_overlap))
 
     @property
     def zones(self) -> list[Zone]:
@@ -109,8 +149,10 @@ class WindowAnalyser:
                    for mid, corners in markers)
 
     def observe(self, at: datetime, detections: list[Detection], markers: list[tuple[int, npt.NDArray[np.float32]]],
-                health: str, image: npt.NDArray[np.uint8] | None = None, stage: ClerkStage | None = None
-                ) -> Observation:
+                health: str, image: npt.NDArray[np.uint8] | None = None, stage: ClerkStage | None = None,
+                fresh: bool = True) -> Observation:
+        """``fresh``: the detections come from a detector pass on this frame; a held window (motion gate)
+        reuses the second stage's last verdict rather than re-running it on boxes it already judged."""
         t = self.settings.rules
         w, h = self.frame_size
         min_area = t.min_box_area * w * h
@@ -144,12 +186,20 @@ class WindowAnalyser:
         p_score, p_kind = phone_score(clerks, phones)
         e_score, d_score = eating_score(clerks, food), 0.0
         if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
-            verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
+            if fresh or self._stage_scores is None:
+                verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
+                self._stage_scores = (
+                    stage_score(verdicts, "phone_use"),
+                    max(stage_score(verdicts, "eating")[0], stage_score(verdicts, "drinking")[0]),
+                    stage_score(verdicts, "dozing")[0],
+                )
+            (phone_verdict, eat_verdict, d_score) = self._stage_scores
             if stage.handles("phone_use"):
-                p_score, p_kind = stage_score(verdicts, "phone_use")
+                p_score, p_kind = phone_verdict
             if stage.handles("eating"):
-                e_score = max(stage_score(verdicts, "eating")[0], stage_score(verdicts, "drinking")[0])
-            d_score = stage_score(verdicts, "dozing")[0]
+                e_score = eat_verdict
+        else:
+            self._stage_scores = None
         return Observation(
             at=at, observed=True, present=present, staff_count=count,
             presence_confidence=best if present else 1.0 - best,
@@ -159,6 +209,38 @@ class WindowAnalyser:
             phone=self.votes["phone"].update(p_score, p_kind),
             dozing=self.votes["dozing"].update(d_score),
         )
+
+
+SETTLE_PASSES = 3  # passes in a row that must agree with the debounced presence before a window is held
+KEEP_THROUGH_MISSES = 1  # keep-alive misses in a row of a still, present clerk held as flicker (< leave_s)
+
+
+@dataclass
+class _Gate:
+    """A window's detector gate: what changed since its last pass, when the next is due, and what it saw."""
+
+    change: ChangeDetector
+    schedule: WindowSchedule
+    held: list[Detection] = field(default_factory=list)  # detections of the last pass (sign re-scored)
+    markers: list[tuple[int, npt.NDArray[np.float32]]] = field(default_factory=list)
+    sha256: str | None = None  # the model that produced ``held``
+    sign_checks: bool = True  # the sign cues are looked at on this window's passes (unattended or unsettled)
+
+    recent: deque[bool] = field(default_factory=lambda: deque(maxlen=SETTLE_PASSES))  # clerk seen, last passes
+
+    def saw_clerk(self, seen: bool) -> None:
+        self.recent.append(seen)
+
+    reason: Reason | None = None  # why the last pass ran
+    kept: int = 0  # keep-alive misses in a row that were held as the clerk still there
+
+    def unsettled(self, present: bool) -> bool:
+        """Absent: the last passes must all agree that nobody is there, so that one missed look at a clerk
+        who is there is never held. Present: the last pass must have seen the clerk (after a miss, every
+        frame is looked at until the clerk is found again or the presence hysteresis lets them go)."""
+        if present:
+            return not self.recent or not self.recent[-1]
+        return len(self.recent) < SETTLE_PASSES or any(self.recent)
 
 
 class CameraPipeline:
@@ -177,7 +259,7 @@ class CameraPipeline:
         self.timer = StageTimer()
         self.frames = 0
         self.aruco = ArucoReader()
-        self.sign_cue = SignDetectorCue.from_settings(settings.sign)
+        self.sign_cue = shared_sign_cue(settings.sign)
         self.ocr = ocr
         self._ocr_due: datetime | None = None
         self.windows: list[WindowAnalyser] = []
@@ -187,6 +269,9 @@ class CameraPipeline:
         self._last_at: datetime | None = None
         self._started = time.monotonic()
         self.clerk_stage = ClerkStage.from_manifest() if settings.rules.behaviour_stage else None
+        self._period = 1 / camera.analysis_fps
+        self.lag_s = 0.0
+        self.gates: list[_Gate] = []
 
     # -- setup on the first frame (zones need the frame size) ---------------------------------------------
 
@@ -203,6 +288,13 @@ class CameraPipeline:
         ]
         counters = [w.counter for w in self.windows if w.counter is not None]
         self.counter_crop = union_bbox(counters, 0.05, size) if counters else None
+        self.frame_size = size
+        a = s.analysis
+        rules = tuple(spec.rule for spec in rule_specs(s.rules))
+        self.gates = [_Gate(ChangeDetector(wa.crop, a.motion_threshold, a.motion_min_fraction),
+                            WindowSchedule(a, rules)) for wa in self.windows]
+        self._frame_change = ChangeDetector((0, 0, *size), a.motion_threshold, a.motion_min_fraction)
+        self._blur_key: tuple[tuple[float, float, float, float], ...] | None = None
         if s.evidence.enabled and self._on_evidence is not None:
             self.recorder = EvidenceRecorder(
                 self.camera.id, s.evidence.dir / self.camera.id, fps=self.camera.analysis_fps,
@@ -212,42 +304,116 @@ class CameraPipeline:
 
     # -- per frame ----------------------------------------------------------------------------------------
 
-    def process(self, frame: Frame) -> None:
+    def process(self, frame: Frame, *, forced: bool = False) -> None:
+        """One analysis frame. ``forced``: a detector pass on every window whatever the gate says."""
+        with self.timer.frame():
+            self._process(frame, forced)
+
+    def _process(self, frame: Frame, forced: bool) -> None:
         image = frame.image
         h, w = image.shape[:2]
         if not self.windows:
             self._setup((w, h))
         self.frames += 1
         self._last_at = frame.at
-        status = self.health.on_frame(image, frame.at)
+        # How far analysis runs behind the frame's time (live or paced file sources; a replay has none).
+        self.lag_s = (datetime.now(UTC) - frame.at).total_seconds()
+        with self.timer.stage("health"):
+            status = self.health.on_frame(image, frame.at)
         self._emit_health(frame.at)
         detector = self.detector.current
-        with self.timer.stage("inference"):
-            per_window = detector.detect_crops(image, [wa.crop for wa in self.windows])
-        with self.timer.stage("sign"):  # second-stage verifier on pause_sign candidates (when shipped)
-            per_window = [self.sign_cue.rescore(image, dets, detector.sha256) for dets in per_window]
-        markers: list[tuple[int, npt.NDArray[np.float32]]] = []
-        if self.counter_crop is not None and self.settings.sign.aruco and status == "ok":
-            with self.timer.stage("sign"):
-                x1, y1, x2, y2 = self.counter_crop
-                markers = [(mid, c + np.array([x1, y1], np.float32))
-                           for mid, c in self.aruco.markers(image[y1:y2, x1:x2])]
+        a = self.settings.analysis
+        with self.timer.stage("motion"):
+            thumb = thumbnail(image, a.motion_width)
+            due: list[int] = []
+            for i, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
+                if status != "ok" or gate.sha256 != detector.sha256:
+                    gate.schedule.reset()
+                    gate.recent.clear()  # blind (the rules pause anyway) or a new model: look afresh after
+                    gate.kept = 0
+                    gate.sha256 = detector.sha256 if status == "ok" else None
+                if status != "ok":
+                    continue
+                unsettled = gate.unsettled(wa.presence.present) or wa.presence.arriving() or wa.customers.arriving()
+                reason = gate.schedule.decide(frame.at, period=self._period, moved=gate.change.moved(thumb),
+                                              present=wa.presence.present, unsettled=unsettled, forced=forced)
+                if reason is not None:
+                    gate.reason = reason
+                    gate.change.settle(thumb)
+                    gate.sign_checks = a.sign_while_attended or not wa.presence.present or unsettled
+                    due.append(i)
+        if due:
+            with self.timer.stage("inference"):  # one batched call for every window due on this frame
+                fresh = detector.detect_crops(image, [self.windows[i].crop for i in due])
+            with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
+                for i, dets in zip(due, fresh, strict=True):
+                    gate, wa = self.gates[i], self.windows[i]
+                    seen = any(wa.is_clerk(d) for d in dets)
+                    if (not seen and gate.reason is Reason.KEEPALIVE and wa.presence.present
+                            and gate.kept < KEEP_THROUGH_MISSES):
+                        # The picture has not changed since a clerk was counted present: a miss now is the
+                        # detector's flicker, not a departure (that moves the picture). Keep the clerk, a
+                        # bounded number of times: then the misses count, and every frame is looked at.
+                        gate.kept += 1
+                        dets = dets + [d for d in gate.held if wa.is_clerk(d)]
+                        seen = any(wa.is_clerk(d) for d in dets)
+                    elif seen:
+                        gate.kept = 0
+                    gate.saw_clerk(seen)
+                    gate.held = (self.sign_cue.rescore(image, dets, detector.sha256) if gate.sign_checks
+                                 else [d for d in dets if d.label != "pause_sign"])
+        with self.timer.stage("sign"):
+            self._markers(image, due, status)
         self._maybe_ocr(frame)
         with self.timer.stage("rules"):
             outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]] = []
-            for wa, dets in zip(self.windows, per_window, strict=True):
+            fresh_windows = set(due)
+            for wa_index, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 wa.rules.model_version = detector.version
                 wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
                 stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
-                obs = wa.observe(frame.at, dets, markers, status, image=image, stage=stage)
+                if not gate.sign_checks:
+                    wa.ocr_hit = False
+                obs = wa.observe(frame.at, gate.held if status == "ok" else [], gate.markers, status, image=image,
+                                 stage=stage, fresh=wa_index in fresh_windows)
                 outputs.extend((wa, m) for m in wa.rules.step(obs))
         if self.recorder is not None:
             with self.timer.stage("encode"):
-                evidence_image = self._privacy(image)
-                self._evidence_for(outputs, evidence_image)
-                self.recorder.add_frame(evidence_image, frame.at)
-        for _, message in outputs:
-            self.emit(message)
+                self._record(image, thumb, outputs, frame.at)
+        with self.timer.stage("emit"):
+            for _, message in outputs:
+                self.emit(message)
+
+    def _markers(self, image: npt.NDArray[np.uint8], due: list[int], status: str) -> None:
+        """ArUco on the counters of the windows whose sign is checked on this frame; the others keep theirs."""
+        looking = [i for i in due if self.gates[i].sign_checks and self.windows[i].counter is not None]
+        for i in due:
+            self.gates[i].markers = []
+        if not looking or not self.settings.sign.aruco or status != "ok":
+            return
+        counters = [z for i in looking if (z := self.windows[i].counter) is not None]
+        x1, y1, x2, y2 = union_bbox(counters, 0.05, self.frame_size)
+        markers = [(mid, c + np.array([x1, y1], np.float32)) for mid, c in self.aruco.markers(image[y1:y2, x1:x2])]
+        for i in looking:
+            self.gates[i].markers = markers
+
+    def _record(self, image: npt.NDArray[np.uint8], thumb: Thumbnail,
+                outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]], at: datetime) -> None:
+        """Pre-roll frame (and evidence for new events). A picture that has not changed since the last one
+        encoded, with the same boxes to blur, is stored as that frame's JPEG again: no second encode."""
+        assert self.recorder is not None
+        starts = any(isinstance(m, EventMessage) and m.phase is EventPhase.START for _, m in outputs)
+        blur_key = tuple(d.box for wa in self.windows for d in wa.last_detections if d.label == "person")
+        same = (not starts and self.recorder.has_frames and blur_key == self._blur_key
+                and not self._frame_change.moved(thumb))
+        if same:
+            self.recorder.repeat_frame(at)
+            return
+        self._frame_change.settle(thumb)
+        self._blur_key = blur_key
+        evidence_image = self._privacy(image)
+        self._evidence_for(outputs, evidence_image)
+        self.recorder.add_frame(evidence_image, at)
 
     def _privacy(self, image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
         if not self.settings.evidence.blur_customer_faces:
@@ -284,6 +450,8 @@ class CameraPipeline:
 
     def _maybe_ocr(self, frame: Frame) -> None:
         if self.ocr is None or self.counter_crop is None or not self.settings.sign.ocr:
+            return
+        if not any(g.sign_checks for g in self.gates):  # every window attended and settled: no sign to read
             return
         if self._ocr_due is not None and frame.at < self._ocr_due:
             return

@@ -240,6 +240,25 @@ class DetectorSettings(_Strict):
     threads: int = Field(1, ge=1, le=64)
 
 
+class AnalysisSettings(_Strict):
+    """When a window is worth a detector pass (edge/schedule.py). The rules step on every analysis frame;
+    only the detector (and the sign checks) are spent where something changed or a rule's rate asks."""
+
+    gate: bool = Field(True, description="motion-gate the detector; false: every window on every frame")
+    # Change detector (edge/motion.py): a grey thumbnail of each window crop against the one the held
+    # detections were computed on.
+    motion_width: int = Field(320, ge=32, le=1920, description="frame thumbnail width for change detection")
+    motion_threshold: int = Field(20, ge=1, le=255, description="grey levels a thumbnail pixel must change by")
+    motion_min_fraction: float = Field(0.004, gt=0, le=1, description="share of a window's pixels that must change")
+    keepalive_s: float = Field(2.0, gt=0, description="a static, settled window is re-checked this often")
+    # What each rule needs (edge/schedule.py RULE_RATES): absence, unattended, customers and the sign at
+    # `presence_hz`; the phone / eating / slippers votes at `behaviour_hz` while a clerk is present.
+    presence_hz: float = Field(1.0, gt=0, le=30)
+    behaviour_hz: float = Field(2.0, gt=0, le=30)
+    sign_while_attended: bool = Field(
+        False, description="run the sign checks (ArUco, verifier, OCR) on attended, settled windows too")
+
+
 class SignSettings(_Strict):
     aruco: bool = True
     ocr: bool = True
@@ -281,6 +300,7 @@ class EdgeSettings(ServiceSettings):
     rules: RuleThresholds = Field(default_factory=RuleThresholds)
     service_hours: ServiceHours = Field(default_factory=ServiceHours)
     sign: SignSettings = Field(default_factory=SignSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     heartbeat_s: float = Field(30.0, gt=0)
     state_refresh_s: float = Field(300.0, gt=0, description="re-publish window state this often")

@@ -110,6 +110,11 @@ class PresenceFilter:
             return False, 0
         return True, max(1, max(c for _, c in self._counts))
 
+    def arriving(self) -> bool:
+        """Absent, but someone was seen in the last ``leave_s``: the change gate (edge/schedule.py) looks
+        on every frame then, so that the arrival is judged on fresh sightings as without a gate."""
+        return not self.present and any(c > 0 for _, c in self._counts)
+
     def reset(self) -> None:
         """Camera blind: forget, so that presence is re-established from fresh sightings."""
         self.present, self._first_seen, self._last_seen = False, None, None

@@ -19,7 +19,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-X264 = {"preset": "veryfast", "tune": "zerolatency"}
+X264 = {"preset": "veryfast", "tune": "zerolatency", "threads": "1"}  # 1: CPU on the worker thread
 FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
 

@@ -120,9 +120,22 @@ class EvidenceRecorder:
             raise RuntimeError("JPEG encoding failed")
         return buf.tobytes()
 
+    @property
+    def has_frames(self) -> bool:
+        return bool(self._ring)
+
     def add_frame(self, image: npt.NDArray[np.uint8], at: datetime) -> None:
         """``image`` must already be privacy-blurred. Feeds the ring and every open post-roll."""
-        data = self._jpeg(self._shrink(image))
+        self._add(at, self._jpeg(self._shrink(image)))
+
+    def repeat_frame(self, at: datetime) -> None:
+        """The picture at ``at`` is the last one added (a static scene): its JPEG again, no encode, and the
+        ring holds one more reference to the same bytes, not another copy."""
+        if not self._ring:
+            raise RuntimeError("repeat_frame before any add_frame")
+        self._add(at, self._ring[-1][1])
+
+    def _add(self, at: datetime, data: bytes) -> None:
         self._ring.append((at, data))
         still = []
         for pending in self._pending:

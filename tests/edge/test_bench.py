@@ -16,12 +16,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_bench_edge_prints_json(office_clip: Path) -> None:
     out = subprocess.run(
         [sys.executable, "-m", "counterwatch.cli", "bench", "edge", "--config", str(ROOT / "config/office-cctv.yaml"),
-         "--video", str(office_clip), "--cameras", "2", "--frames", "4", "--imgsz", "320"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+         "--video", str(office_clip), "--cameras", "2", "--frames", "6", "--imgsz", "320"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert result["cameras"] == 2 and result["frames_per_camera"] == 3
+    assert result["cameras"] == 2 and result["frames_per_camera"] == 5
     assert result["frames_per_s_per_core"] > 0 and result["cameras_per_core_at_5fps"] > 0
-    assert {"decode", "inference", "rules", "encode"} <= set(result["ms_per_stage"])
+    assert result["cameras_per_core_at_rules_rates"] > 0
+    assert {"decode", "inference", "rules", "encode", "motion", "health"} <= set(result["ms_per_stage"])
     assert result["model"] == json.loads((ROOT / "models/manifest.json").read_text())["version"]
+    for name in ("rules", "forced"):
+        p = result[name]
+        # Honest accounting: no stage is negative and together they are the frame's whole CPU cost.
+        assert all(v >= 0 for v in p["ms_per_stage"].values()), p["ms_per_stage"]
+        assert sum(p["ms_per_stage"].values()) == pytest.approx(p["ms_per_frame"], abs=0.05)
+        assert p["window_frames"] == 2 * 5 * 4
+    assert result["forced"]["gated_out_fraction"] == 0 and result["forced"]["detector_passes"] == {"forced": 40}
+    assert 0 <= result["rules"]["gated_out_fraction"] < 1
+    assert result["peak_rss_mb"] > result["replay_buffer_mb"] > 0
