@@ -55,6 +55,9 @@ class CameraHealthMonitor:
     _changed_last: bool = False  # the previous frame differed from its predecessor
     _candidate: Status | None = None
     _candidate_since: datetime | None = None
+    # When the current status's condition really began: a frozen picture is only recognised after
+    # frozen_after_s and a covered lens after confirm_s, but the camera was blind from the start of it.
+    since: datetime | None = None
 
     def on_frame(self, image: npt.NDArray[np.uint8], at: datetime) -> Status:
         self._connected = True
@@ -77,31 +80,35 @@ class CameraHealthMonitor:
             seen, why = "frozen", "picture has not changed"
         else:
             seen, why = "ok", ""
-        return self._settle(seen, why, at, immediate=self.status == "offline" and seen == "ok")
+        began = self._unchanged_since if seen == "frozen" else None
+        return self._settle(seen, why, at, immediate=self.status == "offline" and seen == "ok", began=began)
 
     def on_lost(self, at: datetime, detail: str = "stream lost") -> Status:
         self._connected = False
-        return self._settle("offline", detail, at, immediate=True)
+        return self._settle("offline", detail, at, immediate=True, began=self.last_frame_at)
 
     def tick(self, now: datetime) -> Status:
         """Call regularly: no frames for a while is an offline camera even without an error."""
         silent = self.last_frame_at is not None and (now - self.last_frame_at).total_seconds()
         if silent is not False and silent >= self.thresholds.offline_after_s:
-            return self._settle("offline", "no frames", now, immediate=True)
+            return self._settle("offline", "no frames", now, immediate=True, began=self.last_frame_at)
         return self.status
 
-    def _settle(self, seen: Status, why: str, at: datetime, *, immediate: bool) -> Status:
+    def _settle(self, seen: Status, why: str, at: datetime, *, immediate: bool,
+                began: datetime | None = None) -> Status:
         if seen == self.status:
             self._candidate = None
             return self.status
         if immediate:
             self.status, self.detail, self._candidate = seen, why, None
+            self.since = min(began or at, at)
             return self.status
         if self._candidate != seen:
             self._candidate, self._candidate_since = seen, at
         assert self._candidate_since is not None
         if (at - self._candidate_since).total_seconds() >= self.thresholds.confirm_s:
             self.status, self.detail, self._candidate = seen, why, None
+            self.since = min(began or self._candidate_since, self._candidate_since)
         return self.status
 
     @property

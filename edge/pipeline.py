@@ -150,7 +150,7 @@ class WindowAnalyser:
 
     def observe(self, at: datetime, detections: list[Detection], markers: list[tuple[int, npt.NDArray[np.float32]]],
                 health: str, image: npt.NDArray[np.uint8] | None = None, stage: ClerkStage | None = None,
-                fresh: bool = True) -> Observation:
+                fresh: bool = True, health_since: datetime | None = None) -> Observation:
         """``fresh``: the detections come from a detector pass on this frame; a held window (motion gate)
         reuses the second stage's last verdict rather than re-running it on boxes it already judged."""
         t = self.settings.rules
@@ -168,7 +168,7 @@ class WindowAnalyser:
             self.sign.reset()
             for vote in self.votes.values():
                 vote.reset()
-            return Observation(at=at, observed=False, blind_status=health)
+            return Observation(at=at, observed=False, blind_status=health, blind_since=health_since)
         present, count = self.presence.update(at, len(clerks))
         _, customers = self.customers.update(at, len(waiting))
         best = max((p.score for p in clerks), default=0.0)
@@ -375,7 +375,7 @@ class CameraPipeline:
                 if not gate.sign_checks:
                     wa.ocr_hit = False
                 obs = wa.observe(frame.at, gate.held if status == "ok" else [], gate.markers, status, image=image,
-                                 stage=stage, fresh=wa_index in fresh_windows)
+                                 stage=stage, fresh=wa_index in fresh_windows, health_since=self.health.since)
                 outputs.extend((wa, m) for m in wa.rules.step(obs))
         if self.recorder is not None:
             with self.timer.stage("encode"):
@@ -486,7 +486,8 @@ class CameraPipeline:
         self._emit_health(at)
         self._last_at = at
         for wa in self.windows:
-            for message in wa.rules.step(wa.observe(at, [], [], self.health.status)):
+            for message in wa.rules.step(wa.observe(at, [], [], self.health.status,
+                                                    health_since=self.health.since)):
                 self.emit(message)
 
     def finish(self, at: datetime, reason: str = "source_ended") -> None:

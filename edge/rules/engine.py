@@ -49,6 +49,7 @@ class Observation:
     at: datetime
     observed: bool = True
     blind_status: str | None = None  # camera health status while not observed
+    blind_since: datetime | None = None  # when that status's condition began (a frozen picture: its last change)
     present: bool = False
     staff_count: int = 0
     presence_confidence: float = 1.0
@@ -227,7 +228,9 @@ class WindowRules:
         reading = spec.reading(obs) if spec.reading else None
         confidence = reading.confidence if reading else obs.presence_confidence
         if state.onset is None:
-            state.onset = obs.at
+            # A camera-health event dates from when the camera went blind, not from when that was recognised.
+            began = obs.blind_since if not spec.staff_rule and obs.blind_since is not None else obs.at
+            state.onset = min(began, obs.at)
         if state.open is None:
             held = (obs.at - state.onset).total_seconds()
             if held <= spec.hold_s:

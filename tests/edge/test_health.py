@@ -31,6 +31,7 @@ def test_frozen_picture() -> None:
     statuses = run(m, [still] * 100, start=1.0)  # 20 s of an identical picture
     assert statuses[40] == "ok"  # 8 s: a still scene is not yet a frozen camera
     assert statuses[-1] == "frozen"
+    assert m.since == T0 + timedelta(seconds=1.0)  # dated from the picture's last change, not its recognition
     assert run(m, [scene(1000 + i) for i in range(15)], start=21.0)[-1] == "ok"
 
 

@@ -144,6 +144,21 @@ def test_camera_blind_mid_absence_ends_absence_and_raises_camera_event() -> None
     assert [e.started_at for e in restarted] == [T0 + timedelta(seconds=100)]
 
 
+def test_camera_event_dates_from_when_the_camera_went_blind() -> None:
+    """A frozen picture is recognised only after frozen_after_s; its event starts when the picture froze."""
+    rules = engine(camera_blind_s=5)
+    froze = T0 + timedelta(seconds=3)
+    events = run(rules, 10, start=20, observed=False, blind_status="frozen", blind_since=froze)
+    offline = of(events, Rule.CAMERA_OFFLINE)
+    assert [e.phase for e in offline] == [EventPhase.START]
+    assert offline[0].started_at == froze
+    assert offline[0].sent_at == T0 + timedelta(seconds=20)  # sent at once: blind longer than the hold already
+    # Staff rules never take the camera's date.
+    staff = engine(unattended_s=5)
+    events = run(staff, 10, start=20, present=False, blind_since=froze)
+    assert [e.started_at for e in of(events, Rule.UNATTENDED_NO_SIGN)] == [T0 + timedelta(seconds=20)]
+
+
 def test_blind_camera_never_reports_absence() -> None:
     rules = engine(absence_s=60)
     events = run(rules, 3600, observed=False, blind_status="obstructed")
