@@ -266,7 +266,7 @@ def peer_ultralytics(args: argparse.Namespace, video: str, holder: DetectorHolde
     probe = CameraPipeline(camera, settings, holder, lambda m: None)
     probe._setup((w, h))
     rects = [list(wa.crop) for wa in probe.windows]
-    cmd = [str(python), str(ROOT / "edge/bench_ultralytics.py"), "--model", str(Path(detector.path).resolve()),
+    cmd = [str(python), str(ROOT / "rigs/bench_edge_peer.py"), "--model", str(Path(detector.path).resolve()),
            "--video", str(Path(video).resolve()),
            "--step", str(step), "--frames", str(frames), "--rects", json.dumps(rects),
            "--imgsz", str(detector.imgsz[0]), "--conf", str(settings.detector.confidence),

@@ -16,7 +16,7 @@ import pytest
 from pydantic import BaseModel
 
 from broker.payloads import EventMessage, EventPhase, Rule, StateMessage
-from counterwatch.config import load_settings
+from common.config import load_settings
 from edge.detect import DetectorHolder
 from edge.node import load_detector
 from edge.pipeline import CameraPipeline
