@@ -185,7 +185,7 @@ def test_edge_killed_mid_clip_recovers_on_restart(tmp_path: Path, fresh_mosquitt
         assert len(clips) == 1, f"event {event_id} has no clip and no clip_status"
         ref = clips[0]
         with db.session() as s:
-            row = s.get(Evidence, ref["id"])
+            row = s.get(Evidence, (event.device_id, ref["id"]))  # evidence is keyed per device
             assert row is not None, f"clip {ref['id']} of {event_id} was never uploaded"
             key, sha = row.storage_key, row.sha256
         with store.open(key) as fh:
