@@ -36,6 +36,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/leave/{leave_id}"): {"json": {}},
     ("PATCH", "/api/v1/notices/{notice_id}"): {"json": {}},
     ("PATCH", "/api/v1/users/{user_id}"): {"json": {}},
+    ("PUT", "/api/v1/users/{user_id}/sites"): {"json": {"sites": []}},
     ("POST", "/review/{pk}"): {"data": {"verdict": "confirm"}},
     ("POST", "/leave/{leave_id}/decision"): {"data": {"decision": "approved"}},
     ("POST", "/notices/{notice_id}"): {"data": {"minutes": "10"}},
