@@ -7,6 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from broker.payloads import SegmentId
 from dashboard.enums import (
     ApprovalLevel,
     Classification,
@@ -149,15 +150,16 @@ class CameraOut(ORM):
 
 
 class CameraSpecIn(BaseModel):
-    code: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    windows: list[str] = Field(default_factory=list)
+    # Topic segments (broker/topics.py): a bad code is a 422 here, never a TopicError deeper down.
+    code: SegmentId
+    windows: list[SegmentId] = Field(default_factory=list, max_length=64)
 
 
 class DeviceIn(BaseModel):
-    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    id: SegmentId
     site_id: str
     name: str | None = None
-    cameras: list[CameraSpecIn] = Field(default_factory=list)
+    cameras: list[CameraSpecIn] = Field(default_factory=list, max_length=64)
 
 
 class DeviceOut(ORM):

@@ -275,6 +275,15 @@ def test_register_device_returns_its_token_once(api: ApiUsers) -> None:
     assert admin.get("/api/v1/openapi.json").status_code == 200
 
 
+@pytest.mark.parametrize("camera", [{"code": "cam1", "windows": [""]}, {"code": "..", "windows": ["w01"]},
+                                    {"code": "cam1", "windows": ["w/01"]}])
+def test_register_device_refuses_ids_that_are_no_topic_segment(api: ApiUsers, camera: dict[str, object]) -> None:
+    """Found by the schemathesis sweep: an empty window code reached the registry and answered 500."""
+    r = api.client(Role.ADMIN).post("/api/v1/devices", json={"id": "edge-z", "site_id": "hall1", "cameras": [camera]})
+    assert r.status_code == 422, r.text
+    assert api.client(Role.ADMIN).get("/api/v1/devices").json() == []
+
+
 def test_first_admin_is_generated_and_printed_once(settings: object, capsys: pytest.CaptureFixture[str]) -> None:
     from dashboard.app import create_app
 
