@@ -26,8 +26,8 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import func, select
 
 from broker.boxes import DETAILS_KEY, BoxFormatError, decode_boxes
-from broker.evidence import evidence_path
 from broker.payloads import Rule
+from dashboard.api.evidence import evidence_url
 from dashboard.auth.deps import DbSession, Reviewer
 from dashboard.db.models import Event, Evidence, Review
 from dashboard.enums import ReviewReason, Verdict
@@ -121,7 +121,7 @@ def export_reviews(
     for event, review in rows:
         sid = _snapshot_id(event)
         item, why = (None, "no_snapshot") if sid is None or (sid, event.device_id) not in stored else \
-            _item(event, review, evidence_path(sid))
+            _item(event, review, evidence_url(event.device_id, sid))
         if item is None:
             skipped[why or "other"] = skipped.get(why or "other", 0) + 1
         else:

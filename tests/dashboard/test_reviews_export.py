@@ -112,7 +112,8 @@ def test_export_maps_verdicts_to_examples_and_says_what_it_skipped(app: FastAPI)
     assert [b["cls"] for b in items[false_phone]["boxes"]] == ["person"]  # type: ignore[attr-defined]
     assert items[false_eating] == {**items[false_eating], "verdict": "rejected", "boxes": []}
     assert items[changed_mind]["verdict"] == "rejected" and items[changed_mind]["boxes"] == []
-    assert items[confirmed]["snapshot_url"] == "/api/v1/evidence/snap-0001"
+    # Evidence is keyed per device, so the URL names the device (an id two devices share stays unambiguous).
+    assert items[confirmed]["snapshot_url"] == f"/api/v1/evidence/snap-0001?device={f.DEVICE}"
     assert json.loads(r.headers[SKIPPED_HEADER]) == {
         "camera_health": 1, "dismissed_not_false_alarm": 1, "missed_detection": 1, "no_boxes": 1,
         "no_snapshot": 1, "unreadable_boxes": 1,
