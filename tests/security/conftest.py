@@ -27,7 +27,8 @@ from dashboard.db.engine import Database
 from dashboard.ingest.consumer import IngestConsumer
 from dashboard.registry import CameraSpec, register_device
 from dashboard.settings import IngestSettings, MqttSettings
-from tests.dashboard.conftest import (  # noqa: F401  (pytest fixtures, re-exported)
+from tests.dashboard.conftest import (  # noqa: F401  (pytest fixtures for every test in this folder)
+    api,
     app,
     client,
     db,

@@ -20,7 +20,6 @@ from starlette.routing import BaseRoute
 
 from dashboard.api.common import MAX_ID
 from dashboard.enums import Role
-from tests.dashboard.conftest import api, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
 from tests.dashboard.helpers import ApiUsers
 from tests.web.support import csrf, page_client
 
@@ -78,7 +77,7 @@ def _url(path: str, value: str) -> str:
     return re.sub(r"\{[^}]+\}", value, path)
 
 
-def test_every_integer_path_parameter_is_the_bounded_id(app: FastAPI) -> None:  # noqa: F811
+def test_every_integer_path_parameter_is_the_bounded_id(app: FastAPI) -> None:
     found = _routes_with_ids(app)
     int_routes = {(m, p) for m, p, _, has_int in found if has_int}
     assert int_routes >= NAMED
@@ -93,7 +92,7 @@ def test_every_integer_path_parameter_is_the_bounded_id(app: FastAPI) -> None:  
                     path.startswith(("/admin/{section}", "/api/v1/evidence/")), (method, path, param.name)
 
 
-def test_a_huge_id_is_refused_on_every_route(app: FastAPI, api: ApiUsers) -> None:  # noqa: F811
+def test_a_huge_id_is_refused_on_every_route(app: FastAPI, api: ApiUsers) -> None:
     admin = api.client(Role.ADMIN)
     answers = {}
     for method, path, _, has_int in _routes_with_ids(app):
@@ -104,7 +103,7 @@ def test_a_huge_id_is_refused_on_every_route(app: FastAPI, api: ApiUsers) -> Non
             assert r.status_code in (404, 422), (method, path, r.status_code)
 
 
-def test_an_id_in_range_that_names_no_row_is_404(app: FastAPI, api: ApiUsers) -> None:  # noqa: F811
+def test_an_id_in_range_that_names_no_row_is_404(app: FastAPI, api: ApiUsers) -> None:
     admin = api.client(Role.ADMIN)
     for method, path, _, has_int in _routes_with_ids(app):
         if not has_int:
@@ -113,7 +112,7 @@ def test_an_id_in_range_that_names_no_row_is_404(app: FastAPI, api: ApiUsers) ->
         assert r.status_code == 404, (method, path, r.status_code, r.text[:200])
 
 
-def test_the_pages_named_in_the_issue_answer_with_the_not_found_page(app: FastAPI) -> None:  # noqa: F811
+def test_the_pages_named_in_the_issue_answer_with_the_not_found_page(app: FastAPI) -> None:
     boss: TestClient = page_client(app, "boss", Role.ADMIN)
     token = csrf(boss)
     for value in (HUGE, str(MAX_ID), "0", "-1"):

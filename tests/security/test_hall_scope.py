@@ -27,7 +27,7 @@ from dashboard.enums import ApprovalLevel, LeaveType, Role
 from dashboard.ingest.apply import Ingestor
 from dashboard.registry import CameraSpec, ensure_site, register_device
 from tests.security.route_walk import routes
-from tests.security.user_support import api_login, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
+from tests.security.user_support import api_login
 
 pytestmark = pytest.mark.db
 
@@ -48,7 +48,7 @@ class Hall:
     notice_id: int
 
 
-def _hall(app: FastAPI, site: str, name: str, device: str, camera: str, window: str, employee_no: str,  # noqa: F811
+def _hall(app: FastAPI, site: str, name: str, device: str, camera: str, window: str, employee_no: str,
           clerk: str, event_id: str, evidence_id: str, leave_reason: str, notice_reason: str,
           client: TestClient) -> Hall:
     db = app.state.ctx.db
@@ -89,7 +89,7 @@ def _hall(app: FastAPI, site: str, name: str, device: str, camera: str, window: 
     return Hall(staff_id, event_pk, event_id, camera_id, evidence_id, leave_id, notice_id)
 
 
-def _seed(app: FastAPI) -> tuple[Hall, Hall]:  # noqa: F811
+def _seed(app: FastAPI) -> tuple[Hall, Hall]:
     client = TestClient(app)
     a = _hall(app, "hall1", "甲大厅", "edge-a", "cama", "wa1", "A-0001", "甲厅张三", "evt-halla-01", "eva-snap-01",
               "甲厅请假理由", "甲厅离岗理由", client)
@@ -98,7 +98,7 @@ def _seed(app: FastAPI) -> tuple[Hall, Hall]:  # noqa: F811
     return a, b
 
 
-def _user(app: FastAPI, username: str, role: Role, sites: list[str]) -> TestClient:  # noqa: F811
+def _user(app: FastAPI, username: str, role: Role, sites: list[str]) -> TestClient:
     with app.state.ctx.db.session() as s:
         user = create_user(s, username, PASSWORD, role)
         grant_sites(s, user.id, sites)
@@ -115,7 +115,7 @@ def _fill(path: str, hall: Hall) -> str:
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
-def _sweep(client: TestClient, app: FastAPI, a: Hall, b: Hall) -> dict[str, list[str]]:  # noqa: F811
+def _sweep(client: TestClient, app: FastAPI, a: Hall, b: Hall) -> dict[str, list[str]]:
     """For every GET route: which hall-B markers its answers carry (as this client)."""
     leaks: dict[str, list[str]] = {}
     for method, path in routes(app):
@@ -149,7 +149,7 @@ def _office_text(content: bytes) -> str:
 
 
 @pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.DUTY, Role.VIEWER])
-def test_a_hall_scoped_user_sees_nothing_of_another_hall(app: FastAPI, role: Role) -> None:  # noqa: F811
+def test_a_hall_scoped_user_sees_nothing_of_another_hall(app: FastAPI, role: Role) -> None:
     a, b = _seed(app)
     scoped = _user(app, f"{role.value}-hall-a", role, ["hall1"])
     leaks = _sweep(scoped, app, a, b)
@@ -166,14 +166,14 @@ def test_a_hall_scoped_user_sees_nothing_of_another_hall(app: FastAPI, role: Rol
         assert scoped.get(f"/api/v1/evidence/{a.evidence_id}").status_code == 200
 
 
-def test_the_markers_are_real_for_a_city_wide_supervisor(app: FastAPI) -> None:  # noqa: F811
+def test_the_markers_are_real_for_a_city_wide_supervisor(app: FastAPI) -> None:
     a, b = _seed(app)
     city = _user(app, "supervisor-city", Role.SUPERVISOR, [])
     leaks = _sweep(city, app, a, b)
     assert len(leaks) >= 15, leaks  # pages, lists, details, reports and evidence of hall B
 
 
-def test_a_hall_scoped_supervisor_cannot_write_into_another_hall(app: FastAPI) -> None:  # noqa: F811
+def test_a_hall_scoped_supervisor_cannot_write_into_another_hall(app: FastAPI) -> None:
     a, b = _seed(app)
     scoped = _user(app, "supervisor-hall-a", Role.SUPERVISOR, ["hall1"])
     h = {"X-CSRF-Token": scoped.cookies["cw_csrf"]}
@@ -199,7 +199,7 @@ def test_a_hall_scoped_supervisor_cannot_write_into_another_hall(app: FastAPI) -
     assert r.status_code == 200, r.text
 
 
-def test_admin_grants_halls(app: FastAPI) -> None:  # noqa: F811
+def test_admin_grants_halls(app: FastAPI) -> None:
     _a, b = _seed(app)
     sup = _user(app, "supervisor-later", Role.SUPERVISOR, [])
     assert sup.get(f"/api/v1/events/{b.event_id}").status_code == 200
@@ -218,7 +218,7 @@ def test_admin_grants_halls(app: FastAPI) -> None:  # noqa: F811
     assert sup.get(f"/api/v1/events/{b.event_id}").status_code == 200
 
 
-def test_admin_grants_halls_in_the_web_ui(app: FastAPI) -> None:  # noqa: F811
+def test_admin_grants_halls_in_the_web_ui(app: FastAPI) -> None:
     _a, b = _seed(app)
     sup = _user(app, "duty-later", Role.DUTY, [])
     admin = TestClient(app)
@@ -236,7 +236,7 @@ def test_admin_grants_halls_in_the_web_ui(app: FastAPI) -> None:  # noqa: F811
     assert r.status_code == 422
 
 
-def test_a_reader_of_another_hall_gets_their_own_hall_by_default(app: FastAPI) -> None:  # noqa: F811
+def test_a_reader_of_another_hall_gets_their_own_hall_by_default(app: FastAPI) -> None:
     _seed(app)
     scoped = _user(app, "viewer-hall-b", Role.VIEWER, ["hallB"])
     r = scoped.get("/api/v1/reports/monthly", params={"year": 2026, "month": 11, "refs": "false"})
@@ -245,7 +245,7 @@ def test_a_reader_of_another_hall_gets_their_own_hall_by_default(app: FastAPI) -
     assert scoped.get("/api/v1/reports/monthly", params={"site": "hall1"}).status_code == 404
 
 
-def test_the_live_board_stream_of_a_scoped_user_shows_only_their_hall(app: FastAPI) -> None:  # noqa: F811
+def test_the_live_board_stream_of_a_scoped_user_shows_only_their_hall(app: FastAPI) -> None:
     """The live streams open database sessions of their own: they are scoped too. Both halls change at once;
     the update the scoped supervisor's stream receives carries hall A's window and none of hall B's."""
     import httpx

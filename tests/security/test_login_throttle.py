@@ -19,34 +19,23 @@ from dashboard.auth.ratelimit import Attempt, LimiterPolicy, LoginLimiter
 from dashboard.db.models import AuditLog
 from dashboard.enums import Role
 from dashboard.settings import DashboardSettings
-from tests.security.user_support import (  # noqa: F401  (fixtures)
-    ADMIN_PASSWORD,
-    add_user,
-    api_login,
-    app,
-    client,
-    db_url,
-    postgres_database,
-    postgres_server,
-    settings,
-    web_login,
-)
+from tests.security.user_support import ADMIN_PASSWORD, add_user, api_login, web_login
 
 pytestmark = pytest.mark.db
 
 VICTIM, VICTIM_PASSWORD = "rt_viewer", "viewer-password-1"
 
 
-def _from(app: FastAPI, ip: str) -> TestClient:  # noqa: F811
+def _from(app: FastAPI, ip: str) -> TestClient:
     return TestClient(app, client=(ip, 40000))
 
 
-def _audit(app: FastAPI) -> list[AuditLog]:  # noqa: F811
+def _audit(app: FastAPI) -> list[AuditLog]:
     with app.state.ctx.db.session() as s:
         return list(s.scalars(select(AuditLog).where(AuditLog.action.like("login%")).order_by(AuditLog.id)))
 
 
-def test_failures_under_another_case_do_not_lock_the_user_out(app: FastAPI) -> None:  # noqa: F811
+def test_failures_under_another_case_do_not_lock_the_user_out(app: FastAPI) -> None:
     """The red team's replay: five failures as RT_VIEWER (no such user) locked the real rt_viewer out."""
     add_user(app, VICTIM, VICTIM_PASSWORD, Role.VIEWER)
     attacker = _from(app, "10.0.0.7")
@@ -57,7 +46,7 @@ def test_failures_under_another_case_do_not_lock_the_user_out(app: FastAPI) -> N
     assert r.status_code == 200, r.text
 
 
-def test_attacker_on_the_victims_address_cannot_lock_out_the_admin(app: FastAPI) -> None:  # noqa: F811
+def test_attacker_on_the_victims_address_cannot_lock_out_the_admin(app: FastAPI) -> None:
     """Many failures on the exact username from the shared address: the admin's own browser still gets in,
     while the attacker's source backs off (his next try is refused even with the right password)."""
     admin_browser = _from(app, "10.0.0.8")
@@ -75,7 +64,7 @@ def test_attacker_on_the_victims_address_cannot_lock_out_the_admin(app: FastAPI)
     assert api_login(_from(app, "10.0.0.9"), "admin", ADMIN_PASSWORD).status_code == 200
 
 
-def test_web_form_login_uses_the_same_limiter(app: FastAPI) -> None:  # noqa: F811
+def test_web_form_login_uses_the_same_limiter(app: FastAPI) -> None:
     add_user(app, VICTIM, VICTIM_PASSWORD, Role.VIEWER)
     attacker = _from(app, "10.0.1.1")
     for _ in range(5):
@@ -83,8 +72,8 @@ def test_web_form_login_uses_the_same_limiter(app: FastAPI) -> None:  # noqa: F8
     assert web_login(_from(app, "10.0.1.1"), VICTIM, VICTIM_PASSWORD).status_code == 303
 
 
-def _throttled_app(tmp_path: Path, db_url: str, **overrides: Any) -> FastAPI:  # noqa: F811
-    settings = DashboardSettings(  # noqa: F811
+def _throttled_app(tmp_path: Path, db_url: str, **overrides: Any) -> FastAPI:
+    settings = DashboardSettings(
         database_url=db_url, evidence_dir=tmp_path / "evidence", state_dir=tmp_path / "state",
         session_secret="test-secret-" + "x" * 32, admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
         **overrides,
@@ -92,8 +81,8 @@ def _throttled_app(tmp_path: Path, db_url: str, **overrides: Any) -> FastAPI:  #
     return create_app(settings)
 
 
-def test_one_address_spraying_usernames_is_throttled_before_hashing(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    app = _throttled_app(tmp_path, db_url, login_ip_burst=6, login_ip_per_minute=1)  # noqa: F811
+def test_one_address_spraying_usernames_is_throttled_before_hashing(tmp_path: Path, db_url: str) -> None:
+    app = _throttled_app(tmp_path, db_url, login_ip_burst=6, login_ip_per_minute=1)
     try:
         sprayer = _from(app, "10.0.2.1")
         codes = [api_login(sprayer, f"user{i}", "guess-guess").status_code for i in range(10)]
@@ -106,8 +95,8 @@ def test_one_address_spraying_usernames_is_throttled_before_hashing(tmp_path: Pa
         app.state.ctx.db.dispose()
 
 
-def test_logins_beyond_the_hash_cap_are_answered_503_at_once(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    app = _throttled_app(tmp_path, db_url, login_max_concurrent_hashes=1, login_hash_wait_s=0)  # noqa: F811
+def test_logins_beyond_the_hash_cap_are_answered_503_at_once(tmp_path: Path, db_url: str) -> None:
+    app = _throttled_app(tmp_path, db_url, login_max_concurrent_hashes=1, login_hash_wait_s=0)
     try:
         limiter: LoginLimiter = app.state.ctx.login_limiter
         known = _from(app, "10.0.3.2")
@@ -124,7 +113,7 @@ def test_logins_beyond_the_hash_cap_are_answered_503_at_once(tmp_path: Path, db_
         app.state.ctx.db.dispose()
 
 
-def test_audit_rows_never_store_an_attacker_chosen_username(app: FastAPI) -> None:  # noqa: F811
+def test_audit_rows_never_store_an_attacker_chosen_username(app: FastAPI) -> None:
     chosen = "<script>alert(1)</script>-" + "x" * 30
     assert api_login(_from(app, "10.0.4.1"), chosen, "guess-guess").status_code == 401
     long_name = "A" * 5000  # the form has no length limit of its own
@@ -140,8 +129,8 @@ def test_audit_rows_never_store_an_attacker_chosen_username(app: FastAPI) -> Non
     assert _audit(app)[-1].actor == "admin" and _audit(app)[-1].user_id is not None
 
 
-def test_a_flood_of_made_up_names_and_addresses_keeps_the_limiter_bounded(tmp_path: Path, db_url: str) -> None:  # noqa: F811
-    app = _throttled_app(tmp_path, db_url, login_limiter_entries=100, login_ip_burst=1000)  # noqa: F811
+def test_a_flood_of_made_up_names_and_addresses_keeps_the_limiter_bounded(tmp_path: Path, db_url: str) -> None:
+    app = _throttled_app(tmp_path, db_url, login_limiter_entries=100, login_ip_burst=1000)
     try:
         flood = _from(app, "10.0.5.1")
         for i in range(250):  # names too long to exist: refused without a hash, so this is quick

@@ -11,19 +11,18 @@ from sqlalchemy import select
 
 from dashboard.db.models import AuditLog, OffPostNotice, utcnow
 from dashboard.enums import Role
-from tests.dashboard.conftest import api, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
 from tests.dashboard.helpers import ApiUsers, add_clerk
 from tests.web.support import csrf, database, page_client, user_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.db]
 
 
-def _clerk(app: FastAPI) -> int:  # noqa: F811
+def _clerk(app: FastAPI) -> int:
     now = utcnow()
     return add_clerk(database(app), "w01", now - timedelta(hours=1), now + timedelta(hours=8))
 
 
-def _minutes_away(app: FastAPI, notice_id: int) -> float:  # noqa: F811
+def _minutes_away(app: FastAPI, notice_id: int) -> float:
     with database(app).session() as s:
         row = s.get(OffPostNotice, notice_id)
         assert row is not None
@@ -31,7 +30,7 @@ def _minutes_away(app: FastAPI, notice_id: int) -> float:  # noqa: F811
 
 
 def test_through_the_api_only_the_author_or_a_supervisor_changes_a_notice(
-    app: FastAPI, api: ApiUsers,  # noqa: F811
+    app: FastAPI, api: ApiUsers,
 ) -> None:
     staff_id = _clerk(app)
     left = utcnow()
@@ -57,7 +56,7 @@ def test_through_the_api_only_the_author_or_a_supervisor_changes_a_notice(
     assert actors == ["duty-user", "supervisor-user", "admin-user"]
 
 
-def test_on_the_page_only_the_author_or_a_supervisor_changes_a_notice(app: FastAPI, api: ApiUsers) -> None:  # noqa: F811
+def test_on_the_page_only_the_author_or_a_supervisor_changes_a_notice(app: FastAPI, api: ApiUsers) -> None:
     staff_id = _clerk(app)
     author = page_client(app, "desk", Role.DUTY)
     r = author.post("/notices", data={"staff_id": staff_id, "reason": "取材料", "minutes": "15",

@@ -28,7 +28,6 @@ from dashboard.db.models import ApiToken, LeaveRecord, OffPostNotice, Roster, St
 from dashboard.enums import ApprovalLevel, LeaveType, Role
 from dashboard.ingest.apply import Ingestor
 from tests.dashboard.helpers import register
-from tests.security.user_support import api, app, db_url, postgres_database, postgres_server, settings  # noqa: F401
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -37,7 +36,7 @@ EXAMPLES_PER_MODE = 12
 DOCUMENTED_5XX = {("POST", "/api/v1/models/{version}/rollout"): {503}}
 
 
-def _seed(app: FastAPI) -> None:  # noqa: F811
+def _seed(app: FastAPI) -> None:
     """Records for the generated ids to find: a device, clerks (one with a non-Latin-1 employee number),
     windows, a roster, leave, a notice and events."""
     db = app.state.ctx.db
@@ -65,7 +64,7 @@ class AdminToken:
     """The sweep may revoke its own token, deactivate or demote the admin (id 1 is a favourite example):
     put the admin back before every call, so every operation is reached by an admin."""
 
-    def __init__(self, app: FastAPI) -> None:  # noqa: F811
+    def __init__(self, app: FastAPI) -> None:
         self.db = app.state.ctx.db
         self.token = ""
         self.refresh()
@@ -103,7 +102,7 @@ def _sweep(operation: Any, admin: AdminToken, failures: list[str]) -> None:
     check()
 
 
-def test_whole_api_has_no_server_errors_and_conforms_to_its_schema(app: FastAPI) -> None:  # noqa: F811
+def test_whole_api_has_no_server_errors_and_conforms_to_its_schema(app: FastAPI) -> None:
     _seed(app)
     admin = AdminToken(app)
     schema = schemathesis.openapi.from_dict(app.openapi())
@@ -120,7 +119,7 @@ def test_whole_api_has_no_server_errors_and_conforms_to_its_schema(app: FastAPI)
 
 
 # -- the red team's five 500s, one by one ------------------------------------------------------------
-def _first(app: FastAPI, model: Any) -> int:  # noqa: F811
+def _first(app: FastAPI, model: Any) -> int:
     with app.state.ctx.db.session() as s:
         return int(s.scalars(select(model.id).order_by(model.id)).first())
 
@@ -131,7 +130,7 @@ def _first(app: FastAPI, model: Any) -> int:  # noqa: F811
     ("staff", {"name": None}), ("staff", {"active": None}),
     ("users", {"role": None}), ("users", {"active": None}), ("users", {"password": None}),
 ])
-def test_explicit_null_on_a_required_column_is_422(app: FastAPI, api: Any, path_model: str,  # noqa: F811
+def test_explicit_null_on_a_required_column_is_422(app: FastAPI, api: Any, path_model: str,
                                                    body: dict[str, Any]) -> None:
     _seed(app)
     model = {"notices": OffPostNotice, "leave": LeaveRecord, "staff": Staff, "users": User}[path_model]
@@ -140,7 +139,7 @@ def test_explicit_null_on_a_required_column_is_422(app: FastAPI, api: Any, path_
     assert r.status_code == 422, r.text
 
 
-def test_privacy_export_of_a_non_latin1_employee_number(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_privacy_export_of_a_non_latin1_employee_number(app: FastAPI, api: Any) -> None:
     _seed(app)
     with app.state.ctx.db.session() as s:
         staff_id = s.scalar(select(Staff.id).where(Staff.employee_no == "工号-二"))

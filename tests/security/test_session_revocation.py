@@ -12,35 +12,23 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from dashboard.enums import Role
-from tests.security.user_support import (  # noqa: F401  (fixtures)
-    ADMIN_PASSWORD,
-    add_user,
-    api,
-    api_login,
-    app,
-    client,
-    db_url,
-    postgres_database,
-    postgres_server,
-    settings,
-    web_login,
-)
+from tests.security.user_support import ADMIN_PASSWORD, add_user, api_login, web_login
 
 pytestmark = pytest.mark.db
 
 
-def _replay(app: FastAPI, cookies: dict[str, str]) -> TestClient:  # noqa: F811
+def _replay(app: FastAPI, cookies: dict[str, str]) -> TestClient:
     replay = TestClient(app)
     for name, value in cookies.items():
         replay.cookies.set(name, value)
     return replay
 
 
-def _saved(client: TestClient) -> dict[str, str]:  # noqa: F811
+def _saved(client: TestClient) -> dict[str, str]:
     return {name: value for name, value in client.cookies.items()}
 
 
-def test_api_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -> None:  # noqa: F811
+def test_api_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -> None:
     r = api_login(client, "admin", ADMIN_PASSWORD)
     assert r.status_code == 200, r.text
     saved = _saved(client)
@@ -53,7 +41,7 @@ def test_api_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -
     assert r.status_code in (401, 403), r.text
 
 
-def test_web_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -> None:  # noqa: F811
+def test_web_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -> None:
     r = web_login(client, "admin", ADMIN_PASSWORD)
     assert r.status_code == 303, r.text
     saved = _saved(client)
@@ -66,7 +54,7 @@ def test_web_logout_refuses_the_saved_cookie(app: FastAPI, client: TestClient) -
     assert replay.get("/api/v1/auth/me").status_code == 401
 
 
-def test_logout_ends_only_that_session(app: FastAPI) -> None:  # noqa: F811
+def test_logout_ends_only_that_session(app: FastAPI) -> None:
     """Signing out on one browser leaves the user's other browsers signed in."""
     add_user(app, "clerk-boss", "boss-password-1", Role.SUPERVISOR)
     first, second = TestClient(app), TestClient(app)
@@ -76,7 +64,7 @@ def test_logout_ends_only_that_session(app: FastAPI) -> None:  # noqa: F811
     assert second.get("/api/v1/auth/me").status_code == 200
 
 
-def test_password_change_refuses_every_saved_cookie(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_password_change_refuses_every_saved_cookie(app: FastAPI, api: Any) -> None:
     user_id = add_user(app, "duty-1", "duty-password-1", Role.DUTY)
     browser = TestClient(app)
     assert api_login(browser, "duty-1", "duty-password-1").status_code == 200
@@ -88,7 +76,7 @@ def test_password_change_refuses_every_saved_cookie(app: FastAPI, api: Any) -> N
     assert browser.get("/api/v1/auth/me").status_code == 401
 
 
-def test_deactivated_user_cookie_is_refused(app: FastAPI, api: Any) -> None:  # noqa: F811
+def test_deactivated_user_cookie_is_refused(app: FastAPI, api: Any) -> None:
     user_id = add_user(app, "viewer-1", "viewer-password-1", Role.VIEWER)
     browser = TestClient(app)
     assert api_login(browser, "viewer-1", "viewer-password-1").status_code == 200
