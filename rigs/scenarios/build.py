@@ -164,7 +164,21 @@ def segments_of(segments: list[Segment], fps: float, size: tuple[int, int], shar
         yield from segment_frames(seg, fps, size, shared, data)
 
 
+def check_sources(recipe: ClipRecipe, shared: Path = SHARED, data: Path = DATA) -> None:
+    """Every segment's footage is there, before anything is written (no half-rendered clip left behind)."""
+    for seg in (s for tile in recipe.tiles for s in tile.segments):
+        if seg.source in FRAME_SOURCES:
+            seq = FRAME_SOURCES[seg.source]
+            if not seq.stills(data):
+                raise SourceMissing(f"no stills of {seg.source} under {data / seq.images} (the data folder is "
+                                    f"--data or CW_SCENARIO_DATA; to get it: {seq.fetch})")
+        elif not source_path(seg.source, shared, data).exists():
+            raise SourceMissing(f"source clip {source_path(seg.source, shared, data)} is missing "
+                                "(the scenario footage lives in ../shared/datasets)")
+
+
 def write_clip(recipe: ClipRecipe, out: Path, shared: Path = SHARED, data: Path = DATA) -> int:
+    check_sources(recipe, shared, data)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_suffix(".part.mp4")
     n = 0

@@ -34,6 +34,7 @@ SOURCES = {
     "openoffice-arrive": "openoffice-topdown-istock/openoffice_arrive_sit.mp4",
     "office-nix": "office-cctv-nix-4desks/office_cctv_nix.mp4",
     "reception": "reception-desk-fisheye/reception_fisheye.mp4",
+    "classroom": "classroom-cctv-topdown/classroom_cctv_2019-12-02.mp4",
 }
 
 

@@ -5,7 +5,6 @@ scenario whose data folder lacks it is skipped with the way to fetch it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from edge.zones import Zone
 from rigs.scenarios.build import SourceMissing, ensure_clip, write_clip
-from rigs.scenarios.spec import FRAME_SOURCES, SCENARIO_DIR, FrameSequence, Scenario, load_scenario
+from rigs.scenarios.spec import DATA, FRAME_SOURCES, SCENARIO_DIR, FrameSequence, Scenario, load_scenario
 from rigs.scenarios.truth import LabelledStill, held_stretches, phone_truth, read_labels
 
 STAFF = [(0.6, 0.0), (1.0, 0.0), (1.0, 1.0), (0.6, 1.0)]  # the right 40 % of the tile
@@ -95,9 +94,18 @@ def test_a_scenario_without_its_data_names_the_fetch_step(tmp_path: Path) -> Non
 
 def test_the_phone_scenario_truth_is_the_labels_truth() -> None:
     """The truth written in the scenario file is what its labels say (where the data has been fetched)."""
-    data = Path(os.environ.get("CW_SCENARIO_DATA", "var/scenario-data"))
+    data = DATA
     sc = load_scenario(SCENARIO_DIR / "phone-counter-browse.yaml")
     if not FRAME_SOURCES["bwss-counter-145802"].stills(data):
         pytest.skip(f"bwssytems stills not under {data} (CW_SCENARIO_DATA); see rigs/scenarios/README.md")
     got = [(t.rule, t.window, t.start, t.end) for t in phone_truth(sc, data)]
     assert got == [(t.rule, t.window, t.start, t.end) for t in sc.truth]
+
+
+def test_build_skips_a_scenario_without_its_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rigs.scenarios.build import main
+
+    assert main(["phone-counter-browse", "--out", str(tmp_path / "clips"), "--data", str(tmp_path / "none")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("phone-counter-browse: skipped, no stills of bwss-counter-145802") and "fetch" in out
+    assert not (tmp_path / "clips").exists()
