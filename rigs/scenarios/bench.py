@@ -35,7 +35,7 @@ from broker.mosquitto import BrokerConfig, MosquittoProcess, free_port, write_fi
 from broker.payloads import EventMessage, EventPhase
 from rigs.scenarios.build import OUT_DIR, SourceMissing, ensure_clip
 from rigs.scenarios.match import Emitted, Expected, MatchResult, match, summarise, totals
-from rigs.scenarios.spec import ROOT, SHARED, Scenario, load_scenario, scenario_files
+from rigs.scenarios.spec import DATA, ROOT, SHARED, Scenario, load_scenario, scenario_files
 
 log = logging.getLogger("rigs.scenarios")
 DEVICE = "edge1"
@@ -224,7 +224,7 @@ def selected(names: list[str] | None, ci_only: bool = False, directory: Path | N
 
 
 def run_scenarios(scenarios: list[Scenario], workdir: Path, *, realtime: bool = False, clips_dir: Path = OUT_DIR,
-                  shared: Path = SHARED, timeout_s: float = 900.0) -> dict[str, Any]:
+                  shared: Path = SHARED, data: Path = DATA, timeout_s: float = 900.0) -> dict[str, Any]:
     from dashboard.db.engine import Database
     from dashboard.db.migrate import upgrade
     from dashboard.registry import CameraSpec, register_device
@@ -235,8 +235,8 @@ def run_scenarios(scenarios: list[Scenario], workdir: Path, *, realtime: bool = 
     skipped: dict[str, str] = {}
     for sc in scenarios:
         try:
-            clips[sc.name] = ensure_clip(sc, clips_dir, shared)
-        except SourceMissing as exc:  # evaluation footage lives in ../shared, which a user's machine lacks
+            clips[sc.name] = ensure_clip(sc, clips_dir, shared, data)
+        except SourceMissing as exc:  # evaluation footage (../shared, --data) that this machine lacks
             skipped[sc.name] = str(exc)
     scenarios = [sc for sc in scenarios if sc.name in clips]
     sites = {s.name: s.name for s in scenarios}  # one site per scenario keeps window codes apart
@@ -308,6 +308,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--realtime", action="store_true", help="pace the clips at their frame rate")
     parser.add_argument("--clips", type=Path, default=OUT_DIR, help="where built clips are kept")
     parser.add_argument("--shared", type=Path, default=SHARED, help="the source footage (../shared/datasets)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="footage fetched outside ../shared (default: $CW_SCENARIO_DATA or var/scenario-data)")
     parser.add_argument("--workdir", type=Path, help="keep broker, database and outboxes here")
 
 
@@ -318,7 +320,8 @@ def run(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir) if args.workdir else Path(str(temp))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        report = run_scenarios(scenarios, workdir, realtime=args.realtime, clips_dir=args.clips, shared=args.shared)
+        report = run_scenarios(scenarios, workdir, realtime=args.realtime, clips_dir=args.clips, shared=args.shared,
+                               data=args.data)
     finally:
         if temp:
             with contextlib.suppress(OSError):

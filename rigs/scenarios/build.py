@@ -21,7 +21,9 @@ import numpy as np
 import numpy.typing as npt
 
 from rigs.scenarios.spec import (
+    DATA,
     DEMO_DIR,
+    FRAME_SOURCES,
     ROOT,
     SHARED,
     ClipRecipe,
@@ -68,9 +70,43 @@ def paste_sign(tile: Image, sign: SignOverlay, cache: dict[tuple[int, int], Imag
     tile[ya:yb, xa:xb] = np.clip(region, 0, 255).astype(np.uint8)
 
 
-def segment_frames(seg: Segment, fps: float, size: tuple[int, int], shared: Path) -> Iterator[Image]:
+def _tile(frame: Image, seg: Segment, size: tuple[int, int], sign_cache: dict[tuple[int, int], Image]) -> Image:
+    tile = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    if seg.sign is not None:
+        paste_sign(tile, seg.sign, sign_cache)
+    return tile
+
+
+def sequence_frames(seg: Segment, fps: float, size: tuple[int, int], data: Path) -> Iterator[Image]:
+    """A frame sequence's stepped replay: at each output time the latest still taken at or before it."""
+    seq = FRAME_SOURCES[seg.source]
+    stills = seq.stills(data)
+    if not stills:
+        raise SourceMissing(f"no stills of {seg.source} under {data / seq.images} (the data folder is --data or "
+                            f"CW_SCENARIO_DATA; to get it: {seq.fetch})")
+    sign_cache: dict[tuple[int, int], Image] = {}
+    loaded: dict[Path, Image] = {}
+    for _ in range(seg.repeat):
+        for k in range(round((seg.end - seg.start) * fps)):
+            t = seg.start + k / fps
+            shown = [path for at, path in stills if at <= t + 1e-6]
+            if not shown:
+                raise SourceMissing(f"{seg.source} has no still at or before {t:.2f}s")
+            if shown[-1] not in loaded:
+                image = cv2.imread(str(shown[-1]))
+                if image is None:
+                    raise SourceMissing(f"unreadable still {shown[-1]}")
+                loaded[shown[-1]] = np.asarray(image, dtype=np.uint8)
+            yield _tile(loaded[shown[-1]], seg, size, sign_cache)
+
+
+def segment_frames(seg: Segment, fps: float, size: tuple[int, int], shared: Path,
+                   data: Path = DATA) -> Iterator[Image]:
     """The segment at ``fps``, ``repeat`` times, each frame the source frame nearest its media time."""
-    path = source_path(seg.source, shared)
+    if seg.source in FRAME_SOURCES:
+        yield from sequence_frames(seg, fps, size, data)
+        return
+    path = source_path(seg.source, shared, data)
     if not path.exists():
         raise SourceMissing(f"source clip {path} is missing (the scenario footage lives in ../shared/datasets)")
     sign_cache: dict[tuple[int, int], Image] = {}
@@ -89,10 +125,7 @@ def segment_frames(seg: Segment, fps: float, size: tuple[int, int], shared: Path
                     index, frame = index + 1, img
                 if frame is None:
                     raise SourceMissing(f"{path} has no frame at {seg.start + k / fps:.1f}s")
-                tile = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-                if seg.sign is not None:
-                    paste_sign(tile, seg.sign, sign_cache)
-                yield tile
+                yield _tile(np.asarray(frame, dtype=np.uint8), seg, size, sign_cache)
         finally:
             cap.release()
 
@@ -104,10 +137,10 @@ def covered(frame: Image, rng: np.random.Generator) -> Image:
     return np.clip(dim + 4 + noise, 0, 255).astype(np.uint8)
 
 
-def frames(recipe: ClipRecipe, shared: Path = SHARED) -> Iterator[Image]:
+def frames(recipe: ClipRecipe, shared: Path = SHARED, data: Path = DATA) -> Iterator[Image]:
     cols, _ = recipe.grid
     tw, th = recipe.tile_size
-    streams = [segments_of(t.segments, recipe.fps, (tw, th), shared) for t in recipe.tiles]
+    streams = [segments_of(t.segments, recipe.fps, (tw, th), shared, data) for t in recipe.tiles]
     rng = np.random.default_rng(0)
     frozen: Image | None = None
     for k, tiles in enumerate(zip(*streams, strict=True)):
@@ -125,12 +158,27 @@ def frames(recipe: ClipRecipe, shared: Path = SHARED) -> Iterator[Image]:
         yield np.ascontiguousarray(frame)
 
 
-def segments_of(segments: list[Segment], fps: float, size: tuple[int, int], shared: Path) -> Iterator[Image]:
+def segments_of(segments: list[Segment], fps: float, size: tuple[int, int], shared: Path,
+                data: Path = DATA) -> Iterator[Image]:
     for seg in segments:
-        yield from segment_frames(seg, fps, size, shared)
+        yield from segment_frames(seg, fps, size, shared, data)
 
 
-def write_clip(recipe: ClipRecipe, out: Path, shared: Path = SHARED) -> int:
+def check_sources(recipe: ClipRecipe, shared: Path = SHARED, data: Path = DATA) -> None:
+    """Every segment's footage is there, before anything is written (no half-rendered clip left behind)."""
+    for seg in (s for tile in recipe.tiles for s in tile.segments):
+        if seg.source in FRAME_SOURCES:
+            seq = FRAME_SOURCES[seg.source]
+            if not seq.stills(data):
+                raise SourceMissing(f"no stills of {seg.source} under {data / seq.images} (the data folder is "
+                                    f"--data or CW_SCENARIO_DATA; to get it: {seq.fetch})")
+        elif not source_path(seg.source, shared, data).exists():
+            raise SourceMissing(f"source clip {source_path(seg.source, shared, data)} is missing "
+                                "(the scenario footage lives in ../shared/datasets)")
+
+
+def write_clip(recipe: ClipRecipe, out: Path, shared: Path = SHARED, data: Path = DATA) -> int:
+    check_sources(recipe, shared, data)
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_suffix(".part.mp4")
     n = 0
@@ -141,7 +189,7 @@ def write_clip(recipe: ClipRecipe, out: Path, shared: Path = SHARED) -> int:
         stream.pix_fmt = "yuv420p"
         stream.codec_context.gop_size = max(1, round(recipe.fps * 5))
         stream.options = {"crf": str(recipe.crf), "preset": "slow"}
-        for image in frames(recipe, shared):
+        for image in frames(recipe, shared, data):
             frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -165,14 +213,14 @@ def _current(path: Path, scenario: Scenario) -> bool:
     return path.exists() and stamp.exists() and stamp.read_text().strip() == recipe_hash(scenario)
 
 
-def ensure_clip(scenario: Scenario, out_dir: Path = OUT_DIR, shared: Path = SHARED) -> Path:
+def ensure_clip(scenario: Scenario, out_dir: Path = OUT_DIR, shared: Path = SHARED, data: Path = DATA) -> Path:
     """The scenario's clip: the shipped one (demo) or one rendered before from the same recipe, else rendered."""
     shipped = DEMO_DIR / f"{scenario.name}.mp4"
     if _current(shipped, scenario):
         return shipped
     path = clip_path(scenario, out_dir)
     if not _current(path, scenario):
-        write_clip(scenario.clip, path, shared)
+        write_clip(scenario.clip, path, shared, data)
         path.with_suffix(".recipe").write_text(recipe_hash(scenario) + "\n")
     return path
 
@@ -182,10 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help="scenario names (default: all in config/scenarios)")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     parser.add_argument("--file", type=Path, help="build this scenario file to exactly --out (a .mp4 path)")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the source footage (../shared/datasets)")
+    parser.add_argument("--data", type=Path, default=DATA,
+                        help="footage fetched outside ../shared (default: $CW_SCENARIO_DATA or var/scenario-data)")
     args = parser.parse_args(argv)
     if args.file:
         scenario = load_scenario(args.file)
-        n = write_clip(scenario.clip, args.out)
+        n = write_clip(scenario.clip, args.out, args.shared, args.data)
         args.out.with_suffix(".recipe").write_text(recipe_hash(scenario) + "\n")  # the bench reuses it
         print(f"{scenario.name}: {n} frames, {args.out.stat().st_size / 1e6:.2f} MB -> {args.out}")
         return 0
@@ -193,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         scenario = load_scenario(path)
         if args.names and scenario.name not in args.names:
             continue
-        clip = ensure_clip(scenario, args.out)
+        try:
+            clip = ensure_clip(scenario, args.out, args.shared, args.data)
+        except SourceMissing as exc:
+            print(f"{scenario.name}: skipped, {exc}")
+            continue
         print(f"{scenario.name}: {scenario.clip.duration:.1f}s, {clip.stat().st_size / 1e6:.2f} MB -> {clip}")
     return 0
 

@@ -8,6 +8,8 @@ are written in *tile* coordinates, so one set of zones fits the same footage in 
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "config" / "scenarios"
 DEMO_DIR = ROOT / "counterwatch" / "demo"  # the shipped demo's scenarios and clips (CC BY footage only)
 SHARED = ROOT.parent / "shared" / "datasets"
+# Footage that is neither shipped nor in ../shared (fetched by hand, e.g. a GPL or unlicensed set): its own
+# folder, ``--data`` on the command line or CW_SCENARIO_DATA; scenarios that need it are skipped without it.
+DATA = Path(os.environ.get("CW_SCENARIO_DATA") or ROOT / "var" / "scenario-data")
 
 # Source footage by name. Only ``standing-table`` may ship (CC BY 4.0); the others are for tests and benches.
 SOURCES = {
@@ -28,6 +33,47 @@ SOURCES = {
     "nurse-station": "nurse-station-istock/nurse_station_counter.mp4",
     "openoffice-arrive": "openoffice-topdown-istock/openoffice_arrive_sit.mp4",
     "office-nix": "office-cctv-nix-4desks/office_cctv_nix.mp4",
+    "reception": "reception-desk-fisheye/reception_fisheye.mp4",
+    "classroom": "classroom-cctv-topdown/classroom_cctv_2019-12-02.mp4",
+}
+
+
+@dataclass(frozen=True)
+class FrameSequence:
+    """Labelled stills of one video (``<prefix><frame number>.jpg``, YOLO labels beside them under
+    ``labels/``) kept at their media times, ``(number - 1) / fps``: played as a stepped replay, each still
+    standing until the next (what a recorder at a low frame rate gives). Nothing is interpolated."""
+
+    images: str  # folder under the data root
+    prefix: str
+    fps: float  # of the source video, read from its burned-in clock (frame number -> seconds)
+    fetch: str  # how to get the data
+
+    def stills(self, data: Path) -> list[tuple[float, Path]]:
+        """(media time, image file) of every still, in time order."""
+        out = []
+        for path in (data / self.images).glob(f"{self.prefix}*.jpg"):
+            number = path.stem[len(self.prefix):]
+            if number.isdigit():
+                out.append(((int(number) - 1) / self.fps, path))
+        return sorted(out)
+
+    @staticmethod
+    def labels_of(image: Path) -> Path:
+        """The YOLO label file of a still: ``.../images/<split>/x.jpg`` -> ``.../labels/<split>/x.txt``."""
+        return image.parents[2] / "labels" / image.parent.name / f"{image.stem}.txt"
+
+
+_BWSS_FETCH = ("fetch github:bwssytems/phone-usage-computer-vision, then python -m models.data.phone_bwssytems "
+               "--git <its git dir> --out $CW_SCENARIO_DATA/phone-usage-bwssytems (models/datasets/"
+               "phone-usage-bwssytems.md)")
+# Frame sequences by name, under the data root (DATA). Only videos in the behaviour stage's *validation*
+# split (models/data/phone_bwssytems.py video_split) are listed: the stage never trained on them.
+FRAME_SOURCES = {
+    # Store-counter CCTV: a seated clerk browses his phone behind the counter; 6 labelled stills over 4 s.
+    # The OSD clock reads 10:57:37 at frame 1 and 10:57:41 at frame 49: about 12 frames a second.
+    "bwss-counter-145802": FrameSequence("phone-usage-bwssytems/images/val", "20250718_145802_46039155_f",
+                                         12.0, _BWSS_FETCH),
 }
 
 
@@ -45,7 +91,7 @@ class SignOverlay(_Strict):
 
 
 class Segment(_Strict):
-    source: str = Field(description="a name in SOURCES, or a path to a video file")
+    source: str = Field(description="a name in SOURCES or FRAME_SOURCES, or a path to a video file")
     start: float = Field(ge=0)
     end: float
     repeat: int = Field(1, ge=1, description="play the segment this many times in a row")
@@ -186,5 +232,8 @@ def scenario_files(*directories: Path) -> list[Path]:
     return sorted(p for d in (directories or (SCENARIO_DIR, DEMO_DIR)) for p in d.glob("*.yaml"))
 
 
-def source_path(name: str, shared: Path = SHARED) -> Path:
+def source_path(name: str, shared: Path = SHARED, data: Path = DATA) -> Path:
+    """A video file, or for a frame sequence its folder of stills."""
+    if name in FRAME_SOURCES:
+        return data / FRAME_SOURCES[name].images
     return shared / SOURCES[name] if name in SOURCES else Path(name)
