@@ -5,7 +5,10 @@ global max) and concatenated -> ``features`` (N, 2 * (64 + 128 + 256)). With ``g
 crop ``size`` fixed, each neck map is also average-pooled over a rows x cols grid of cells (adaptive-pool
 cell edges), appended after the global features: where in the crop a cue sits (a phone at the ear, in the
 hands, on the desk; a head down on the desk) survives the pooling. The backbone stays frozen by
-construction: its weights are the detector's, byte for byte.
+construction: its weights are the detector's, byte for byte. With ``crop_scores`` the detector's own head
+also runs on the crop and its best phone, food and drink class scores anywhere in the crop are appended last
+(3 columns): on a 160 px crop of one person a held phone is several times larger than in the 320 px frame
+the edge's detector saw, so a phone the frame pass missed can still score here.
 ``with_head``: the same graph plus ``cues`` input, standardisation and the trained head (one linear softmax
 layer, or a hidden ReLU layer first) -> ``probs`` (``features`` stays a second output, for checks). One file,
 so the edge loads and verifies one thing.
@@ -28,11 +31,13 @@ NECK_OUTPUTS: tuple[str, ...] = (
 )
 NECK_STRIDES: tuple[int, ...] = (8, 16, 32)
 NECK_CHANNELS: tuple[int, ...] = (64, 128, 256)
+DETECT_OUTPUT = "output0"  # (N, 4 + classes, anchors), class scores after the sigmoid
+CROP_SCORE_CLASSES: tuple[int, ...] = (1, 2, 3)  # phone, food, drink in the detector's names
 
 
-def feature_width(grid: tuple[int, int] = (0, 0)) -> int:
+def feature_width(grid: tuple[int, int] = (0, 0), crop_scores: bool = False) -> int:
     per_level = 2 + grid[0] * grid[1]
-    return per_level * sum(NECK_CHANNELS)
+    return per_level * sum(NECK_CHANNELS) + (len(CROP_SCORE_CLASSES) if crop_scores else 0)
 
 
 def _cells(n: int, g: int) -> list[tuple[int, int]]:
@@ -40,13 +45,15 @@ def _cells(n: int, g: int) -> list[tuple[int, int]]:
     return [(i * n // g, -(-(i + 1) * n // g)) for i in range(g)]
 
 
-def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int] = (0, 0)) -> onnx.ModelProto:
+def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int] = (0, 0),
+                  crop_scores: bool = False) -> onnx.ModelProto:
     rows, cols = grid
     if (rows or cols) and (size is None or size % NECK_STRIDES[-1]):
         raise ValueError(f"grid pooling needs a fixed crop size divisible by {NECK_STRIDES[-1]}, got {size}")
     with tempfile.TemporaryDirectory() as tmp:
         cut = Path(tmp) / "cut.onnx"
-        onnx.utils.extract_model(str(detector), str(cut), ["images"], list(NECK_OUTPUTS))
+        outputs = list(NECK_OUTPUTS) + ([DETECT_OUTPUT] if crop_scores else [])
+        onnx.utils.extract_model(str(detector), str(cut), ["images"], outputs)
         model = onnx.load(str(cut))
     graph = model.graph
     pooled: list[str] = []
@@ -71,6 +78,14 @@ def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int]
                                                        [f"{key}_x"]))
                     graph.node.append(helper.make_node("ReduceMean", [f"{key}_x"], [key], axes=[2, 3], keepdims=0))
                     pooled.append(key)
+    if crop_scores:
+        lo, hi = 4 + CROP_SCORE_CLASSES[0], 4 + CROP_SCORE_CLASSES[-1] + 1
+        for name, arr in (("bh_det_s", [lo]), ("bh_det_e", [hi]), ("bh_det_axes", [1])):
+            graph.initializer.append(numpy_helper.from_array(np.array(arr, np.int64), name))
+        graph.node.append(helper.make_node("Slice", [DETECT_OUTPUT, "bh_det_s", "bh_det_e", "bh_det_axes"],
+                                           ["bh_det_x"]))
+        graph.node.append(helper.make_node("ReduceMax", ["bh_det_x"], ["bh_det"], axes=[2], keepdims=0))
+        pooled.append("bh_det")
     graph.node.append(helper.make_node("Concat", pooled, ["features"], axis=1))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", None]))
@@ -79,11 +94,11 @@ def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int]
 
 def with_head(detector: Path, mean: np.ndarray, std: np.ndarray, weight: np.ndarray, bias: np.ndarray,
               classes: Sequence[str], metadata: dict[str, str] | None = None, *, size: int | None = None,
-              grid: tuple[int, int] = (0, 0), hidden: tuple[np.ndarray, np.ndarray] | None = None
-              ) -> onnx.ModelProto:
+              grid: tuple[int, int] = (0, 0), crop_scores: bool = False,
+              hidden: tuple[np.ndarray, np.ndarray] | None = None) -> onnx.ModelProto:
     """``weight`` (F + cues, K), ``bias`` (K,); mean/std over the same F + cues inputs. With ``hidden``
     ``(W1 (F + cues, H), b1 (H,))``: logits = relu(x W1 + b1) weight + bias, ``weight`` then (H, K)."""
-    model = feature_model(detector, size, grid)
+    model = feature_model(detector, size, grid, crop_scores)
     graph = model.graph
     graph.input.append(helper.make_tensor_value_info("cues", TensorProto.FLOAT, ["batch", None]))
     for name, arr in (("bh_mean", mean), ("bh_std", std), ("bh_w", weight), ("bh_b", bias)):

@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
     model = with_head(detector_path, head["mean"], head["std"], head["w"], head["b"], classes,
                       {"detector_sha256": manifest.sha256, "crop": f"{spec.size}px margin {spec.margin}",
                        "head": f"{summary.get('config', 'lr')}, grid {grid[0]}x{grid[1]}"},
-                      size=spec.size, grid=grid, hidden=hidden)
+                      size=spec.size, grid=grid, crop_scores=bool(summary.get("crop_scores")), hidden=hidden)
     out = args.models / NAME
     onnx.save(model, str(out))
     old = args.models / "counterwatch-behaviour-v1.onnx"

@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from models.behaviour import BEHAVIOURS
+from models.behaviour_onnx import CROP_SCORE_CLASSES
 
 _VIDEO = re.compile(r"^(?P<g>.+?)(?:_f\d{6}.*|_t\d+\.\d|_jpg\.rf\..*)")
 GLOBAL_WIDTH = 2 * (64 + 128 + 256)  # global avg + max pooling of P3/P4/P5 (first in every cache)
@@ -167,9 +168,22 @@ class Head:
         return predict_mlp(x, *self.params) if self.cfg.hidden else predict(x, *self.params)
 
 
-def design(data: dict[str, np.ndarray], features: str, key: str = "X") -> np.ndarray:
-    x = data[key] if features == "all" else data[key][:, :GLOBAL_WIDTH]
-    return np.concatenate([x, data["C"]], axis=1).astype(np.float64)
+def design(data: dict[str, np.ndarray], features: str, key: str = "X", det_columns: int = 0) -> np.ndarray:
+    """[pooled features, cues] for a feature subset: ``global`` (the v1 896), ``all`` (+ grid cells), either
+    with ``+det`` (the crop's detector scores, the cache's last ``det_columns`` columns)."""
+    base, _, det = features.partition("+")
+    x = data[key]
+    pooled = x[:, :GLOBAL_WIDTH] if base == "global" else x[:, : x.shape[1] - det_columns]
+    parts = [pooled] + ([x[:, x.shape[1] - det_columns:]] if det == "det" and det_columns else []) + [data["C"]]
+    if det == "det" and not det_columns:
+        raise ValueError(f"{features}: the feature cache has no crop detector scores")
+    return np.concatenate(parts, axis=1).astype(np.float64)
+
+
+def scaled_columns(cfg: Config, data: dict[str, np.ndarray], det_columns: int) -> int:
+    """The trailing columns weighted up by ``--cue-scale``: the 3 frame cues, and the crop's detector scores
+    when the config uses them (they sit just before the cues)."""
+    return data["C"].shape[1] + (det_columns if cfg.features.endswith("+det") else 0)
 
 
 def standardiser(x_raw: np.ndarray, n_cues: int, cue_scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -189,16 +203,16 @@ def folds_of(images: np.ndarray, k: int = 5) -> np.ndarray:
 
 
 def cross_validate(cfg: Config, data: dict[str, np.ndarray], y: np.ndarray, classes: list[str], fold: np.ndarray,
-                   cue_scale: float, flip: bool) -> tuple[np.ndarray, dict[str, object]]:
-    x_raw = design(data, cfg.features)
-    xf_raw = design(data, cfg.features, "Xf") if flip and "Xf" in data else None
+                   cue_scale: float, flip: bool, det_columns: int = 0) -> tuple[np.ndarray, dict[str, object]]:
+    x_raw = design(data, cfg.features, det_columns=det_columns)
+    xf_raw = design(data, cfg.features, "Xf", det_columns) if flip and "Xf" in data else None
     oof = np.zeros((len(y), len(classes)))
     for f in range(int(fold.max()) + 1):
         tr, te = fold != f, fold == f
         xt, yt = x_raw[tr], y[tr]
         if xf_raw is not None:
             xt, yt = np.concatenate([xt, xf_raw[tr]]), np.concatenate([yt, yt])
-        mean, std = standardiser(xt, data["C"].shape[1], cue_scale)
+        mean, std = standardiser(xt, scaled_columns(cfg, data, det_columns), cue_scale)
         head = Head(cfg, (xt - mean) / std, yt, len(classes))
         oof[te] = head((x_raw[te] - mean) / std)
     result: dict[str, object] = {}
@@ -220,8 +234,8 @@ def cross_validate(cfg: Config, data: dict[str, np.ndarray], y: np.ndarray, clas
     return oof, result
 
 
-DEFAULT_CONFIGS = ("global:lr:0.3", "global:lr:0.03", "all:lr:1", "all:lr:0.3", "all:lr:0.1",
-                   "all:mlp64:0.3", "all:mlp64:0.03", "global:mlp64:0.3")
+DEFAULT_CONFIGS = ("global:lr:0.3", "all:lr:1", "all:lr:0.3", "all:mlp64:0.3", "global+det:lr:0.3",
+                   "all+det:lr:1", "all+det:lr:0.3", "all+det:mlp64:0.3", "all+det:mlp64:1")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -236,6 +250,8 @@ def main(args: argparse.Namespace) -> int:
     classes = [BEHAVIOURS[i] for i in present]
     y = np.searchsorted(present, data["y"])
     fold = folds_of(data["image"])
+    size, margin, grid, crop_scores = parse_variant(args.variant)
+    det_columns = len(CROP_SCORE_CLASSES) if crop_scores else 0
     cv_path = args.run / "cv.jsonl"
     done = {}
     if cv_path.exists():
@@ -247,7 +263,7 @@ def main(args: argparse.Namespace) -> int:
         if cfg.key in done:
             continue
         t0 = time.time()
-        _, result = cross_validate(cfg, data, y, classes, fold, args.cue_scale, not args.no_flip)
+        _, result = cross_validate(cfg, data, y, classes, fold, args.cue_scale, not args.no_flip, det_columns)
         row = {"config": cfg.key, "text": text, **result, "seconds": round(time.time() - t0, 1)}
         done[cfg.key] = row
         with cv_path.open("a") as f:
@@ -257,17 +273,17 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(row), flush=True)
     best = max((done[parse_config(t).key] for t in args.configs), key=lambda r: r["score"])
     cfg = parse_config(str(best["text"]))
-    x_raw = design(data, cfg.features)
+    x_raw = design(data, cfg.features, det_columns=det_columns)
     xt, yt = x_raw, y
     if not args.no_flip and "Xf" in data:
-        xt, yt = np.concatenate([x_raw, design(data, cfg.features, "Xf")]), np.concatenate([y, y])
-    mean, std = standardiser(xt, data["C"].shape[1], args.cue_scale)
+        xt, yt = np.concatenate([x_raw, design(data, cfg.features, "Xf", det_columns)]), np.concatenate([y, y])
+    mean, std = standardiser(xt, scaled_columns(cfg, data, det_columns), args.cue_scale)
     head = Head(cfg, (xt - mean) / std, yt, len(classes))
     thresholds = {c: best[c]["threshold"] for c in classes if c != "none"}
-    size, margin, grid = parse_variant(args.variant)
     summary = {
         "sets": args.sets, "variant": args.variant, "size": size, "margin": margin,
-        "grid": list(grid) if cfg.features == "all" else [0, 0], "config": cfg.key, "features": cfg.features,
+        "grid": list(grid) if cfg.features.startswith("all") else [0, 0],
+        "crop_scores": cfg.features.endswith("+det"), "config": cfg.key, "features": cfg.features,
         "head": cfg.head, "l2": cfg.l2, "cue_scale": args.cue_scale, "flip_augment": not args.no_flip,
         "classes": classes, "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
@@ -291,12 +307,12 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def parse_variant(variant: str) -> tuple[int, float, tuple[int, int]]:
-    """``s160m10g3x2`` -> (160, 0.1, (3, 2)) (models.behaviour_data.variant_name)."""
-    m = re.fullmatch(r"s(\d+)m(\d+)g(\d+)x(\d+)", variant)
+def parse_variant(variant: str) -> tuple[int, float, tuple[int, int], bool]:
+    """``s160m10g3x2d`` -> (160, 0.1, (3, 2), True) (models.behaviour_data.variant_name)."""
+    m = re.fullmatch(r"s(\d+)m(\d+)g(\d+)x(\d+)(d?)", variant)
     if m is None:
         raise ValueError(f"not a feature variant: {variant}")
-    return int(m.group(1)), int(m.group(2)) / 100, (int(m.group(3)), int(m.group(4)))
+    return int(m.group(1)), int(m.group(2)) / 100, (int(m.group(3)), int(m.group(4))), m.group(5) == "d"
 
 
 def parser() -> argparse.ArgumentParser:

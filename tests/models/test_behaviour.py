@@ -188,4 +188,5 @@ def test_onnx_mlp_head_equals_numpy() -> None:
     probs, feats = sess.run(["probs", "features"], {"images": images, "cues": cues})
     want = predict_mlp((np.concatenate([feats, cues], axis=1) - mean) / std, w1, b1, w2, b2)
     assert feats.shape == (2, f) and np.allclose(probs, want, atol=1e-4)
-    assert parse_variant("s160m10g3x2") == (160, 0.1, (3, 2))
+    assert parse_variant("s160m10g3x2") == (160, 0.1, (3, 2), False)
+    assert parse_variant("s224m25g0x0d") == (224, 0.25, (0, 0), True)
