@@ -138,13 +138,14 @@ def threshold_at_precision(scores: np.ndarray, positive: np.ndarray, target: flo
 
 @dataclass(frozen=True)
 class Config:
-    features: str  # "global" (the v1 896) or "all" (global + grid cells)
+    features: str  # "global" (the v1 896) or "all" (global + grid cells), either with "+det"
     head: str  # "lr" or "mlp<H>"
     l2: float
+    flip: bool = True  # the mirrored crops as extra training rows
 
     @property
     def key(self) -> str:
-        return f"{self.features}/{self.head}/l2={self.l2:g}"
+        return f"{self.features}/{self.head}/l2={self.l2:g}" + ("" if self.flip else "/noflip")
 
     @property
     def hidden(self) -> int:
@@ -152,8 +153,9 @@ class Config:
 
 
 def parse_config(text: str) -> Config:
-    features, head, l2 = text.split(":")
-    return Config(features, head, float(l2))
+    """``FEATURES:HEAD:L2[:noflip]``, e.g. ``global:lr:0.3:noflip``, ``all+det:mlp64:1``."""
+    features, head, l2, *rest = text.split(":")
+    return Config(features, head, float(l2), flip=rest != ["noflip"])
 
 
 class Head:
@@ -205,7 +207,7 @@ def folds_of(images: np.ndarray, k: int = 5) -> np.ndarray:
 def cross_validate(cfg: Config, data: dict[str, np.ndarray], y: np.ndarray, classes: list[str], fold: np.ndarray,
                    cue_scale: float, flip: bool, det_columns: int = 0) -> tuple[np.ndarray, dict[str, object]]:
     x_raw = design(data, cfg.features, det_columns=det_columns)
-    xf_raw = design(data, cfg.features, "Xf", det_columns) if flip and "Xf" in data else None
+    xf_raw = design(data, cfg.features, "Xf", det_columns) if flip and cfg.flip and "Xf" in data else None
     oof = np.zeros((len(y), len(classes)))
     for f in range(int(fold.max()) + 1):
         tr, te = fold != f, fold == f
@@ -234,8 +236,9 @@ def cross_validate(cfg: Config, data: dict[str, np.ndarray], y: np.ndarray, clas
     return oof, result
 
 
-DEFAULT_CONFIGS = ("global:lr:0.3", "all:lr:1", "all:lr:0.3", "all:mlp64:0.3", "global+det:lr:0.3",
-                   "all+det:lr:1", "all+det:lr:0.3", "all+det:mlp64:0.3", "all+det:mlp64:1")
+DEFAULT_CONFIGS = ("global:lr:0.3", "global:lr:0.3:noflip", "global+det:lr:0.3", "global+det:lr:0.3:noflip",
+                   "all+det:lr:1", "all:lr:1", "all:lr:1:noflip", "global+det:mlp64:0.3",
+                   "global:mlp64:0.3:noflip")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -275,7 +278,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = parse_config(str(best["text"]))
     x_raw = design(data, cfg.features, det_columns=det_columns)
     xt, yt = x_raw, y
-    if not args.no_flip and "Xf" in data:
+    flipped = not args.no_flip and cfg.flip and "Xf" in data
+    if flipped:
         xt, yt = np.concatenate([x_raw, design(data, cfg.features, "Xf", det_columns)]), np.concatenate([y, y])
     mean, std = standardiser(xt, scaled_columns(cfg, data, det_columns), args.cue_scale)
     head = Head(cfg, (xt - mean) / std, yt, len(classes))
@@ -284,7 +288,7 @@ def main(args: argparse.Namespace) -> int:
         "sets": args.sets, "variant": args.variant, "size": size, "margin": margin,
         "grid": list(grid) if cfg.features.startswith("all") else [0, 0],
         "crop_scores": cfg.features.endswith("+det"), "config": cfg.key, "features": cfg.features,
-        "head": cfg.head, "l2": cfg.l2, "cue_scale": args.cue_scale, "flip_augment": not args.no_flip,
+        "head": cfg.head, "l2": cfg.l2, "cue_scale": args.cue_scale, "flip_augment": flipped,
         "classes": classes, "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "per_set": {s: int((data["set"] == s).sum()) for s in args.sets},
