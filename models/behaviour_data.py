@@ -109,24 +109,27 @@ def build_persons(name: str, images: Path, phone_classes: set[int], out: Path, d
     return summary
 
 
-def variant_name(spec: CropSpec, grid: tuple[int, int] = (0, 0), crop_scores: bool = False) -> str:
-    """The cache / run key of one feature recipe: crop size, margin (percent), pooling grid, crop scores."""
-    return f"s{spec.size}m{round(spec.margin * 100):02d}g{grid[0]}x{grid[1]}" + ("d" if crop_scores else "")
+def variant_name(spec: CropSpec, grid: tuple[int, int] = (0, 0), crop_scores: bool = False, gray: bool = False
+                 ) -> str:
+    """The cache / run key of one feature recipe: crop size, margin (percent), pooling grid, crop scores,
+    luma crops."""
+    return (f"s{spec.size}m{round(spec.margin * 100):02d}g{grid[0]}x{grid[1]}" + ("d" if crop_scores else "")
+            + ("y" if gray else ""))
 
 
 def extract_features(person_set: Path, cache: Path, spec: CropSpec, detector_path: Path = DETECTOR,
                      log: Path | None = None, grid: tuple[int, int] = (0, 0), flip: bool = True,
-                     crop_scores: bool = False) -> list[Path]:
+                     crop_scores: bool = False, gray: bool = False) -> list[Path]:
     """Cache per split ``<set>-<split>-<variant>.npz``: X (n, F) features, Xf (n, F) the same of the
     mirrored crop (``flip``; a training-time augmentation, never a second person), C (n, 3) cues, y (n,),
     image (n,) names, box (n, 4). A finished split is never recomputed."""
     import onnx
 
     cache.mkdir(parents=True, exist_ok=True)
-    variant = variant_name(spec, grid, crop_scores)
+    variant = variant_name(spec, grid, crop_scores, gray)
     feat_path = cache / f"feature-graph-{variant}.onnx"
     if not feat_path.exists():
-        onnx.save(feature_model(detector_path, spec.size, grid, crop_scores), str(feat_path))
+        onnx.save(feature_model(detector_path, spec.size, grid, crop_scores, gray), str(feat_path))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(feat_path), opts, providers=["CPUExecutionProvider"])
@@ -197,6 +200,7 @@ def main() -> int:
     f.add_argument("--no-flip", action="store_true", help="skip the mirrored-crop features")
     f.add_argument("--crop-scores", action="store_true",
                    help="also the detector head's best phone / food / drink scores on the crop (last 3 columns)")
+    f.add_argument("--gray", action="store_true", help="the graph turns every crop to luma first")
     args = p.parse_args()
     if args.cmd == "persons":
         print(json.dumps(build_persons(args.set, args.images, set(args.phone_class), args.out,
@@ -205,7 +209,8 @@ def main() -> int:
         log = args.cache / "features.log"
         args.cache.mkdir(parents=True, exist_ok=True)
         for path in extract_features(args.person_set, args.cache, CropSpec(args.size, args.margin), log=log,
-                                     grid=tuple(args.grid), flip=not args.no_flip, crop_scores=args.crop_scores):
+                                     grid=tuple(args.grid), flip=not args.no_flip, crop_scores=args.crop_scores,
+                                     gray=args.gray):
             print(path)
     return 0
 

@@ -9,6 +9,8 @@ construction: its weights are the detector's, byte for byte. With ``crop_scores`
 also runs on the crop and its best phone, food and drink class scores anywhere in the crop are appended last
 (3 columns): on a 160 px crop of one person a held phone is several times larger than in the 320 px frame
 the edge's detector saw, so a phone the frame pass missed can still score here.
+With ``gray`` the crop is turned to luma first (the grayscale classroom set and colour counter footage then
+look alike to the head).
 ``with_head``: the same graph plus ``cues`` input, standardisation and the trained head (one linear softmax
 layer, or a hidden ReLU layer first) -> ``probs`` (``features`` stays a second output, for checks). One file,
 so the edge loads and verifies one thing.
@@ -45,8 +47,26 @@ def _cells(n: int, g: int) -> list[tuple[int, int]]:
     return [(i * n // g, -(-(i + 1) * n // g)) for i in range(g)]
 
 
+GRAY_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)  # RGB -> luma (ITU-R BT.601)
+
+
+def to_gray(crops: np.ndarray) -> np.ndarray:
+    """(N, 3, S, S) RGB -> the same shape, every channel the luma: what ``gray=True`` graphs do first."""
+    w = np.asarray(GRAY_WEIGHTS, np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray(np.repeat((crops * w).sum(axis=1, keepdims=True), 3, axis=1), np.float32)
+
+
+def _gray_input(graph: onnx.GraphProto) -> None:
+    """Every consumer of ``images`` reads its luma copy instead (a fixed 1x1 convolution)."""
+    for node in graph.node:
+        node.input[:] = ["bh_gray" if name == "images" else name for name in node.input]
+    weight = np.tile(np.asarray(GRAY_WEIGHTS, np.float32), (3, 1)).reshape(3, 3, 1, 1)
+    graph.initializer.append(numpy_helper.from_array(weight, "bh_gray_w"))
+    graph.node.insert(0, helper.make_node("Conv", ["images", "bh_gray_w"], ["bh_gray"]))
+
+
 def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int] = (0, 0),
-                  crop_scores: bool = False) -> onnx.ModelProto:
+                  crop_scores: bool = False, gray: bool = False) -> onnx.ModelProto:
     rows, cols = grid
     if (rows or cols) and (size is None or size % NECK_STRIDES[-1]):
         raise ValueError(f"grid pooling needs a fixed crop size divisible by {NECK_STRIDES[-1]}, got {size}")
@@ -56,6 +76,8 @@ def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int]
         onnx.utils.extract_model(str(detector), str(cut), ["images"], outputs)
         model = onnx.load(str(cut))
     graph = model.graph
+    if gray:
+        _gray_input(graph)
     pooled: list[str] = []
     for i, name in enumerate(NECK_OUTPUTS):
         for op in ("GlobalAveragePool", "GlobalMaxPool"):
@@ -94,11 +116,11 @@ def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int]
 
 def with_head(detector: Path, mean: np.ndarray, std: np.ndarray, weight: np.ndarray, bias: np.ndarray,
               classes: Sequence[str], metadata: dict[str, str] | None = None, *, size: int | None = None,
-              grid: tuple[int, int] = (0, 0), crop_scores: bool = False,
+              grid: tuple[int, int] = (0, 0), crop_scores: bool = False, gray: bool = False,
               hidden: tuple[np.ndarray, np.ndarray] | None = None) -> onnx.ModelProto:
     """``weight`` (F + cues, K), ``bias`` (K,); mean/std over the same F + cues inputs. With ``hidden``
     ``(W1 (F + cues, H), b1 (H,))``: logits = relu(x W1 + b1) weight + bias, ``weight`` then (H, K)."""
-    model = feature_model(detector, size, grid, crop_scores)
+    model = feature_model(detector, size, grid, crop_scores, gray)
     graph = model.graph
     graph.input.append(helper.make_tensor_value_info("cues", TensorProto.FLOAT, ["batch", None]))
     for name, arr in (("bh_mean", mean), ("bh_std", std), ("bh_w", weight), ("bh_b", bias)):

@@ -86,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
     model = with_head(detector_path, head["mean"], head["std"], head["w"], head["b"], classes,
                       {"detector_sha256": manifest.sha256, "crop": f"{spec.size}px margin {spec.margin}",
                        "head": f"{summary.get('config', 'lr')}, grid {grid[0]}x{grid[1]}"},
-                      size=spec.size, grid=grid, crop_scores=bool(summary.get("crop_scores")), hidden=hidden)
+                      size=spec.size, grid=grid, crop_scores=bool(summary.get("crop_scores")),
+                      gray=bool(summary.get("gray")), hidden=hidden)
     out = args.models / NAME
     onnx.save(model, str(out))
     old = args.models / "counterwatch-behaviour-v1.onnx"
@@ -123,10 +124,11 @@ def main(args: argparse.Namespace) -> int:
         input=BehaviourInput(size=spec.size, margin=spec.margin), classes=classes, thresholds=thresholds,
         detector_sha256=manifest.sha256,
         training=Training(run_id=args.run.name, init_weights=f"{manifest.file} (frozen: neck P3/P4/P5 pooled)",
-                          settings={k: summary[k] for k in ("sets", "variant", "size", "margin", "grid", "config",
+                          settings={k: summary[k] for k in ("sets", "variant", "size", "margin", "grid", "crop_scores",
+                                                            "gray", "config",
                                                             "features", "head", "l2", "cue_scale", "flip_augment",
                                                             "cv_target_precision", "thresholds", "cv",
-                                                            "configs_tried")}),
+                                                            "configs_tried") if k in summary}),
         data_counts={"train_persons": summary["per_class"], "train_persons_per_set": summary["per_set"],
                      "train_groups": summary["groups"]},
         ms_per_crop_mean=ms_crop, metrics=metrics, caveats=args.caveat)

@@ -287,7 +287,8 @@ def main(args: argparse.Namespace) -> int:
     summary = {
         "sets": args.sets, "variant": args.variant, "size": size, "margin": margin,
         "grid": list(grid) if cfg.features.startswith("all") else [0, 0],
-        "crop_scores": cfg.features.endswith("+det"), "config": cfg.key, "features": cfg.features,
+        "crop_scores": cfg.features.endswith("+det"), "gray": gray_variant(args.variant), "config": cfg.key,
+        "features": cfg.features,
         "head": cfg.head, "l2": cfg.l2, "cue_scale": args.cue_scale, "flip_augment": flipped,
         "classes": classes, "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
@@ -312,11 +313,16 @@ def main(args: argparse.Namespace) -> int:
 
 
 def parse_variant(variant: str) -> tuple[int, float, tuple[int, int], bool]:
-    """``s160m10g3x2d`` -> (160, 0.1, (3, 2), True) (models.behaviour_data.variant_name)."""
-    m = re.fullmatch(r"s(\d+)m(\d+)g(\d+)x(\d+)(d?)", variant)
+    """``s160m10g3x2d`` -> (160, 0.1, (3, 2), True) (models.behaviour_data.variant_name; a trailing ``y``,
+    luma crops, is :func:`gray_variant`)."""
+    m = re.fullmatch(r"s(\d+)m(\d+)g(\d+)x(\d+)(d?)(y?)", variant)
     if m is None:
         raise ValueError(f"not a feature variant: {variant}")
     return int(m.group(1)), int(m.group(2)) / 100, (int(m.group(3)), int(m.group(4))), m.group(5) == "d"
+
+
+def gray_variant(variant: str) -> bool:
+    return variant.endswith("y")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import pytest
 from edge.detect import Detection
 from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, cues_for, cut
 from models.behaviour_data import assign_phones
-from models.behaviour_onnx import NECK_OUTPUTS, feature_model, feature_width, with_head
+from models.behaviour_onnx import NECK_OUTPUTS, feature_model, feature_width, to_gray, with_head
 from models.behaviour_train import fit, fit_mlp, group_of, parse_variant, predict, predict_mlp, threshold_at_precision
 from models.data.labels import Box
 from models.evaluate_person import behaviour_of, decide, load_items
@@ -190,3 +190,15 @@ def test_onnx_mlp_head_equals_numpy() -> None:
     assert feats.shape == (2, f) and np.allclose(probs, want, atol=1e-4)
     assert parse_variant("s160m10g3x2") == (160, 0.1, (3, 2), False)
     assert parse_variant("s224m25g0x0d") == (224, 0.25, (0, 0), True)
+
+
+def test_gray_graph_is_the_network_on_luma_crops() -> None:
+    rng = np.random.default_rng(6)
+    images = rng.random((2, 3, 64, 64), dtype=np.float32)
+    gray = ort.InferenceSession(feature_model(DETECTOR, 64, gray=True).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(feature_model(DETECTOR, 64).SerializeToString(), providers=["CPUExecutionProvider"])
+    luma = to_gray(images)
+    assert np.allclose(luma[:, 0], 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2], atol=1e-6)
+    assert np.allclose(gray.run(["features"], {"images": images})[0], plain.run(["features"], {"images": luma})[0],
+                       atol=1e-4)
