@@ -196,7 +196,7 @@ class WindowAnalyser:
             (phone_verdict, eat_verdict, d_score) = self._stage_scores
             if stage.handles("phone_use"):
                 p_score, p_kind = phone_verdict
-            if stage.handles("eating"):
+            if stage.handles("eating") or stage.handles("drinking"):  # the 吃东西 rule takes either
                 e_score = eat_verdict
         else:
             self._stage_scores = None

@@ -1,8 +1,9 @@
 """The per-clerk second stage: a person crop (+ the detector's object cues) -> behaviour probabilities.
 
-One ONNX file (models/counterwatch-behaviour-v1.onnx) holds the frozen backbone and the trained head: the
+One ONNX file (models/counterwatch-behaviour-v2.onnx) holds the frozen backbone and the trained head: the
 shipped detector's own network up to its three neck outputs (P3/P4/P5, so the features already "know"
-phones, cups and food), global average + max pooling, then a linear softmax head. Runtime is onnxruntime
+phones, cups and food), global average + max pooling (optionally grid pooling and the detector head's crop
+scores, models/behaviour_onnx.py), then a linear (or one-hidden-layer) softmax head. Runtime is onnxruntime
 and numpy only. Inputs: ``images`` (N, 3, S, S) float RGB in [0, 1], the person box grown by ``margin``
 on every side, cut from the frame (gray 114 outside) and letterboxed to S; ``cues`` (N, 3) float:
 :func:`cues_for` (best phone score whose centre is in the grown box, that phone's height in the box 0..1,

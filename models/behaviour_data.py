@@ -9,8 +9,9 @@
 each human-labelled *held* phone box is given to the smallest person box whose grown box holds its centre,
 and that person is ``phone_use``; everyone else is ``none``. Written as a YOLO person-level set (class ids
 index :data:`models.behaviour.BEHAVIOURS`, images as symlinks) that ``counterwatch models evaluate
---person-level`` reads like any other. ``features``: per person, the frozen feature graph's 896 pooled neck
-features plus the detector cues, cached per split as .npz (a finished split is never recomputed).
+--person-level`` reads like any other. ``features``: per person, the frozen feature graph's pooled neck
+features (global, plus a spatial grid with ``--grid``) of the crop and of its mirror image, plus the detector
+cues, cached per split and recipe as .npz (a finished split is never recomputed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -107,27 +109,40 @@ def build_persons(name: str, images: Path, phone_classes: set[int], out: Path, d
     return summary
 
 
+def variant_name(spec: CropSpec, grid: tuple[int, int] = (0, 0), crop_scores: bool = False, gray: bool = False
+                 ) -> str:
+    """The cache / run key of one feature recipe: crop size, margin (percent), pooling grid, crop scores,
+    luma crops."""
+    return (f"s{spec.size}m{round(spec.margin * 100):02d}g{grid[0]}x{grid[1]}" + ("d" if crop_scores else "")
+            + ("y" if gray else ""))
+
+
 def extract_features(person_set: Path, cache: Path, spec: CropSpec, detector_path: Path = DETECTOR,
-                     log: Path | None = None) -> list[Path]:
-    """Cache per split: X (n, 896) features, C (n, 3) cues, y (n,), image (n,) names, box (n, 4)."""
+                     log: Path | None = None, grid: tuple[int, int] = (0, 0), flip: bool = True,
+                     crop_scores: bool = False, gray: bool = False) -> list[Path]:
+    """Cache per split ``<set>-<split>-<variant>.npz``: X (n, F) features, Xf (n, F) the same of the
+    mirrored crop (``flip``; a training-time augmentation, never a second person), C (n, 3) cues, y (n,),
+    image (n,) names, box (n, 4). A finished split is never recomputed."""
     import onnx
 
     cache.mkdir(parents=True, exist_ok=True)
-    feat_path = cache / "feature-graph.onnx"
+    variant = variant_name(spec, grid, crop_scores, gray)
+    feat_path = cache / f"feature-graph-{variant}.onnx"
     if not feat_path.exists():
-        onnx.save(feature_model(detector_path), str(feat_path))
+        onnx.save(feature_model(detector_path, spec.size, grid, crop_scores, gray), str(feat_path))
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 2
     sess = ort.InferenceSession(str(feat_path), opts, providers=["CPUExecutionProvider"])
     detector = OnnxDetector(detector_path)
     written = []
     for split in ("train", "val"):
-        out = cache / f"{person_set.name}-{split}-s{spec.size}.npz"
+        out = cache / f"{person_set.name}-{split}-{variant}.npz"
         src = person_set / "images" / split
         if out.exists() or not src.is_dir():
             written.append(out)
             continue
         xs: list[np.ndarray] = []
+        xfs: list[np.ndarray] = []
         cs: list[np.ndarray] = []
         ys: list[int] = []
         names: list[str] = []
@@ -143,16 +158,25 @@ def extract_features(person_set: Path, cache: Path, spec: CropSpec, detector_pat
                 continue
             _, objects = detect_objects(detector, image)
             pboxes = [(b.x1, b.y1, b.x2, b.y2) for b in people]
-            xs.append(sess.run(["features"], {"images": blob([cut(image, b, spec) for b in pboxes])})[0])
+            crops = blob([cut(image, b, spec) for b in pboxes])
+            xs.append(sess.run(["features"], {"images": crops})[0])
+            if flip:
+                xfs.append(sess.run(["features"], {"images": np.ascontiguousarray(crops[..., ::-1])})[0])
             cs.append(np.stack([cues_for(b, objects, spec.margin) for b in pboxes]))
             ys.extend(b.cls for b in people)
             names.extend([path.name] * len(people))
             boxes.extend(pboxes)
             if log is not None and k % 50 == 0:
                 with log.open("a") as f:
-                    f.write(f"{person_set.name}/{split}: {k} images, {len(ys)} persons, {time.time() - t0:.0f}s\n")
-        np.savez_compressed(out, X=np.concatenate(xs), C=np.concatenate(cs), y=np.asarray(ys, np.int64),
-                            image=np.asarray(names), box=np.asarray(boxes, np.float32))
+                    f.write(f"{person_set.name}/{split}/{variant}: {k} images, {len(ys)} persons, "
+                            f"{time.time() - t0:.0f}s\n")
+        arrays: dict[str, Any] = {"X": np.concatenate(xs), "C": np.concatenate(cs), "y": np.asarray(ys, np.int64),
+                  "image": np.asarray(names), "box": np.asarray(boxes, np.float32)}
+        if flip:
+            arrays["Xf"] = np.concatenate(xfs)
+        tmp = out.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        tmp.rename(out)  # a killed job leaves no half-written cache behind
         written.append(out)
     return written
 
@@ -171,6 +195,12 @@ def main() -> int:
     f.add_argument("--cache", type=Path, default=ROOT / "var/behaviour/features")
     f.add_argument("--size", type=int, default=CropSpec().size)
     f.add_argument("--margin", type=float, default=CropSpec().margin)
+    f.add_argument("--grid", type=int, nargs=2, default=(0, 0), metavar=("ROWS", "COLS"),
+                   help="also average-pool each neck map over a ROWS x COLS grid")
+    f.add_argument("--no-flip", action="store_true", help="skip the mirrored-crop features")
+    f.add_argument("--crop-scores", action="store_true",
+                   help="also the detector head's best phone / food / drink scores on the crop (last 3 columns)")
+    f.add_argument("--gray", action="store_true", help="the graph turns every crop to luma first")
     args = p.parse_args()
     if args.cmd == "persons":
         print(json.dumps(build_persons(args.set, args.images, set(args.phone_class), args.out,
@@ -178,7 +208,9 @@ def main() -> int:
     else:
         log = args.cache / "features.log"
         args.cache.mkdir(parents=True, exist_ok=True)
-        for path in extract_features(args.person_set, args.cache, CropSpec(args.size, args.margin), log=log):
+        for path in extract_features(args.person_set, args.cache, CropSpec(args.size, args.margin), log=log,
+                                     grid=tuple(args.grid), flip=not args.no_flip, crop_scores=args.crop_scores,
+                                     gray=args.gray):
             print(path)
     return 0
 

@@ -1,10 +1,10 @@
 """Ship the behaviour stage: ONNX (frozen detector features + trained head) into models/, person-level
 evaluation on every set's val split (never seen by training or threshold choice), manifest entry.
 
-    python -m models.behaviour_release --run var/behaviour/runs/bh-v1 \
-        --set suspisense-phone=/work/data/person-level/suspisense-phone@320 \
-        --set phone-usage-bwssytems=/work/data/person-level/phone-usage-bwssytems@640 \
-        --set clerk-clips=/work/data/person-level/clerk-clips@640
+    python -m models.behaviour_release --run var/behaviour/runs/bh-v2 \
+        --set suspisense-phone=/work/data/behave/person-level/suspisense-phone@320 \
+        --set phone-usage-bwssytems=/work/data/behave/person-level/phone-usage-bwssytems@640 \
+        --set clerk-clips=/work/data/behave/person-level/clerk-clips@640
 
 Every figure written is what ``counterwatch models evaluate --person-level --model models --data DIR
 --split val --imgsz N --json`` prints (``--stage geometric`` for the v1-rule rows).
@@ -30,7 +30,7 @@ from models.manifest import AcceptanceCheck, BehaviourInput, BehaviourStage, Tra
 from models.person_metrics import PersonEvaluation
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME = "counterwatch-behaviour-v1.onnx"
+NAME = "counterwatch-behaviour-v2.onnx"
 CI_SAMPLE = "ci-sample"
 TARGET = {"phone_use": (0.85, 0.85), "eating": (0.75, 0.75), "drinking": (0.75, 0.75), "dozing": (0.80, 0.80)}
 
@@ -80,11 +80,19 @@ def main(args: argparse.Namespace) -> int:
     head = np.load(args.run / "head.npz")
     summary = json.loads((args.run / "summary.json").read_text())
     classes = [str(c) for c in head["classes"]]
-    spec = CropSpec(summary["size"], args.margin)
+    spec = CropSpec(summary["size"], summary.get("margin", args.margin))
+    grid = (int(summary.get("grid", [0, 0])[0]), int(summary.get("grid", [0, 0])[1]))
+    hidden = (head["w1"], head["b1"]) if "w1" in head else None
     model = with_head(detector_path, head["mean"], head["std"], head["w"], head["b"], classes,
-                      {"detector_sha256": manifest.sha256, "crop": f"{spec.size}px margin {spec.margin}"})
+                      {"detector_sha256": manifest.sha256, "crop": f"{spec.size}px margin {spec.margin}",
+                       "head": f"{summary.get('config', 'lr')}, grid {grid[0]}x{grid[1]}"},
+                      size=spec.size, grid=grid, crop_scores=bool(summary.get("crop_scores")),
+                      gray=bool(summary.get("gray")), hidden=hidden)
     out = args.models / NAME
     onnx.save(model, str(out))
+    old = args.models / "counterwatch-behaviour-v1.onnx"
+    if old.exists() and old != out:
+        old.unlink()  # the manifest names one behaviour file; the superseded one is not shipped twice
     runtime = BehaviourModel(out, spec, classes)
     x = np.random.default_rng(0).random((8, 3, spec.size, spec.size), dtype=np.float32)
     runtime.run(x, np.zeros((8, 3), np.float32))
@@ -93,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
         runtime.run(x[:1], np.zeros((1, 3), np.float32))
     ms_crop = round((time.perf_counter() - t0) * 1000 / 5, 2)
 
-    thresholds = {"phone_use": float(summary["phone_threshold"])}
+    thresholds = {c: float(v) for c, v in summary["thresholds"].items()}
     metrics, checks = {}, []
     for name, data, size in map(_set_arg, args.set):
         det = OnnxDetector(detector_path, imgsz=size)
@@ -116,8 +124,11 @@ def main(args: argparse.Namespace) -> int:
         input=BehaviourInput(size=spec.size, margin=spec.margin), classes=classes, thresholds=thresholds,
         detector_sha256=manifest.sha256,
         training=Training(run_id=args.run.name, init_weights=f"{manifest.file} (frozen: neck P3/P4/P5 pooled)",
-                          settings={k: summary[k] for k in ("sets", "size", "l2", "cue_scale", "cv_target_precision",
-                                                            "phone_threshold", "cv_precision", "cv_recall")}),
+                          settings={k: summary[k] for k in ("sets", "variant", "size", "margin", "grid", "crop_scores",
+                                                            "gray", "config",
+                                                            "features", "head", "l2", "cue_scale", "flip_augment",
+                                                            "cv_target_precision", "thresholds", "cv",
+                                                            "configs_tried") if k in summary}),
         data_counts={"train_persons": summary["per_class"], "train_persons_per_set": summary["per_set"],
                      "train_groups": summary["groups"]},
         ms_per_crop_mean=ms_crop, metrics=metrics, caveats=args.caveat)

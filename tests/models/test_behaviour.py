@@ -14,8 +14,8 @@ import pytest
 from edge.detect import Detection
 from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, cues_for, cut
 from models.behaviour_data import assign_phones
-from models.behaviour_onnx import with_head
-from models.behaviour_train import fit, group_of, predict, threshold_at_precision
+from models.behaviour_onnx import NECK_OUTPUTS, feature_model, feature_width, to_gray, with_head
+from models.behaviour_train import fit, fit_mlp, group_of, parse_variant, predict, predict_mlp, threshold_at_precision
 from models.data.labels import Box
 from models.evaluate_person import behaviour_of, decide, load_items
 from models.person_metrics import MISSED, PersonAccumulator
@@ -143,3 +143,62 @@ def test_onnx_head_equals_numpy_on_the_detector_features() -> None:
     assert feats.shape == (2, f)
     want = predict((np.concatenate([feats, cues], axis=1) - mean) / std, w, b)
     assert np.allclose(probs, want, atol=1e-4)
+
+
+def test_grid_cells_are_means_of_the_neck_maps() -> None:
+    """The spatial features: each neck map averaged over a rows x cols grid, after the global 896."""
+    import onnx
+
+    size, grid = 96, (3, 2)
+    graph = feature_model(DETECTOR, size, grid)
+    graph.graph.output.extend([onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None)
+                               for n in NECK_OUTPUTS])
+    sess = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = np.random.default_rng(5).random((2, 3, size, size), dtype=np.float32)
+    feats, p3, p4, p5 = sess.run(["features", *NECK_OUTPUTS], {"images": images})
+    assert feats.shape == (2, feature_width(grid)) == (2, 8 * 448)
+    assert np.allclose(feats[:, :64], p3.mean(axis=(2, 3)), atol=1e-5)  # global average of P3 comes first
+    cells = feats[:, 896:]
+    # P3 is 12 x 12 at 96 px: row cells [0, 4), [4, 8), [8, 12); column cells [0, 6), [6, 12).
+    assert np.allclose(cells[:, :64], p3[:, :, 0:4, 0:6].mean(axis=(2, 3)), atol=1e-5)
+    assert np.allclose(cells[:, 64 * 5:64 * 6], p3[:, :, 8:12, 6:12].mean(axis=(2, 3)), atol=1e-5)
+    # P5 is 3 x 3: 3 rows of one position, the 2 columns [0, 2) and [1, 3) share the middle one.
+    p5_start = 6 * 64 + 6 * 128
+    assert np.allclose(cells[:, p5_start + 256:p5_start + 512], p5[:, :, 0:1, 1:3].mean(axis=(2, 3)), atol=1e-5)
+    assert p4.shape[2:] == (6, 6)
+    with pytest.raises(ValueError, match="divisible"):
+        feature_model(DETECTOR, 100, grid)
+
+
+def test_onnx_mlp_head_equals_numpy() -> None:
+    rng = np.random.default_rng(4)
+    f = feature_width((2, 2))
+    x = rng.normal(size=(300, 5))
+    y = (x[:, 0] + x[:, 1] ** 2 > 1).astype(np.int64)
+    w1, b1, w2, b2 = fit_mlp(x, y, 2, 1e-3, 16)
+    assert (predict_mlp(x, w1, b1, w2, b2).argmax(axis=1) == y).mean() > 0.9
+    mean, std = rng.normal(size=f + 3), rng.uniform(0.5, 2, size=f + 3)
+    w1, b1 = rng.normal(size=(f + 3, 8)) * 0.05, rng.normal(size=8)
+    w2, b2 = rng.normal(size=(8, 3)), rng.normal(size=3)
+    model = with_head(DETECTOR, mean, std, w2, b2, ["none", "phone_use", "dozing"], size=64, grid=(2, 2),
+                      hidden=(w1, b1))
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = rng.random((2, 3, 64, 64), dtype=np.float32)
+    cues = rng.random((2, 3), dtype=np.float32)
+    probs, feats = sess.run(["probs", "features"], {"images": images, "cues": cues})
+    want = predict_mlp((np.concatenate([feats, cues], axis=1) - mean) / std, w1, b1, w2, b2)
+    assert feats.shape == (2, f) and np.allclose(probs, want, atol=1e-4)
+    assert parse_variant("s160m10g3x2") == (160, 0.1, (3, 2), False)
+    assert parse_variant("s224m25g0x0d") == (224, 0.25, (0, 0), True)
+
+
+def test_gray_graph_is_the_network_on_luma_crops() -> None:
+    rng = np.random.default_rng(6)
+    images = rng.random((2, 3, 64, 64), dtype=np.float32)
+    gray = ort.InferenceSession(feature_model(DETECTOR, 64, gray=True).SerializeToString(),
+                                providers=["CPUExecutionProvider"])
+    plain = ort.InferenceSession(feature_model(DETECTOR, 64).SerializeToString(), providers=["CPUExecutionProvider"])
+    luma = to_gray(images)
+    assert np.allclose(luma[:, 0], 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2], atol=1e-6)
+    assert np.allclose(gray.run(["features"], {"images": images})[0], plain.run(["features"], {"images": luma})[0],
+                       atol=1e-4)

@@ -1,0 +1,93 @@
+"""The behaviour stage's columns reach the rules: a behaviour file with a ``dozing`` column raises 睡岗 through
+the real pipeline (detector, staff zone, stage, K-of-N vote, hold time) on a real clip, and the shipped
+stage, which has no dozing column (no training data), raises none on the same frames.
+
+The dozing file is the shipped recipe (frozen detector features + head, built by models/behaviour_onnx.py)
+with a head that puts every clerk in ``dozing`` (zero weights, the bias on dozing): it tests the wiring, not
+a recogniser, and says so.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from pydantic import BaseModel
+
+from broker.payloads import EventMessage, EventPhase, Rule
+from common.config import load_settings
+from edge.clerk_stage import BehaviourSpec, ClerkStage
+from edge.detect import DetectorHolder, sha256_file
+from edge.node import load_detector
+from edge.pipeline import CameraPipeline
+from edge.settings import EdgeSettings
+from edge.sources import Frame
+from models.behaviour_onnx import feature_width, with_head
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # inside the office hours
+PERIOD = timedelta(seconds=0.2)  # 5 fps analysis
+
+
+def office(dozing_s: float) -> EdgeSettings:
+    settings = load_settings(EdgeSettings, ROOT / "config/office-cctv.yaml")
+    rules = settings.rules.model_copy(update={"dozing_s": dozing_s})
+    return settings.model_copy(update={"rules": rules,
+                                       "evidence": settings.evidence.model_copy(update={"enabled": False})})
+
+
+def analysis_frames(clip: Path, fps: float = 5.0) -> list[np.ndarray]:
+    cap = cv2.VideoCapture(str(clip))
+    step, out, i = max(1, round((cap.get(cv2.CAP_PROP_FPS) or 30.0) / fps)), [], 0
+    while cap.grab():
+        if i % step == 0:
+            out.append(cap.retrieve()[1])
+        i += 1
+    cap.release()
+    return out
+
+
+def events(settings: EdgeSettings, holder: DetectorHolder, stage: ClerkStage | None, images: list[np.ndarray]
+           ) -> list[EventMessage]:
+    out: list[BaseModel] = []
+    pipeline = CameraPipeline(settings.cameras[0], settings, holder, out.append)
+    pipeline.clerk_stage = stage
+    for n, image in enumerate(images):
+        pipeline.process(Frame("cam5", image, T0 + n * PERIOD, n))
+    return [m for m in out if isinstance(m, EventMessage)]
+
+
+@pytest.fixture(scope="module")
+def holder() -> DetectorHolder:
+    return DetectorHolder(load_detector(office(120)))
+
+
+def always_dozing(tmp_path: Path, detector_sha256: str) -> ClerkStage:
+    width = feature_width() + 3
+    model = with_head(ROOT / "models/counterwatch-det-v1.onnx", np.zeros(width), np.ones(width),
+                      np.zeros((width, 2)), np.array([-4.0, 4.0]), ["none", "dozing"])
+    path = tmp_path / "dozing.onnx"
+    onnx.save(model, str(path))
+    spec = BehaviourSpec(file=path.name, sha256=sha256_file(path), size=160, margin=0.1,
+                         classes=["none", "dozing"], thresholds={"dozing": 0.9}, detector_sha256=detector_sha256)
+    return ClerkStage(path, spec)
+
+
+def test_a_dozing_column_raises_the_dozing_rule_and_the_shipped_stage_does_not(
+        office_clip: Path, holder: DetectorHolder, tmp_path: Path) -> None:
+    # The office CCTV clip (16.7 s, 5 fps analysis): clerks seated at stations 1-3 for seconds at a time.
+    settings = office(dozing_s=3.0)
+    images = analysis_frames(office_clip)
+    stage = always_dozing(tmp_path, holder.current.sha256)
+    assert stage.active(holder.current.sha256) and stage.handles("dozing")
+    started = {e.window for e in events(settings, holder, stage, images)
+               if e.rule is Rule.DOZING and e.phase is EventPhase.START}
+    assert {"station-1", "station-2"} <= started, "a stage saying dozing for seated clerks must raise 睡岗"
+    assert "station-4" not in started  # nobody sits there: no clerk crop, no verdict
+    shipped = ClerkStage.from_manifest()
+    assert shipped is not None and not shipped.handles("dozing")
+    assert not [e for e in events(settings, holder, shipped, images) if e.rule is Rule.DOZING]
