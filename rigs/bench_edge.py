@@ -37,6 +37,7 @@ import numpy.typing as npt
 
 from common.config import load_settings
 from edge.detect import DetectorHolder
+from edge.evidence import EvidenceReady
 from edge.node import load_detector
 from edge.pipeline import CameraPipeline
 from edge.settings import CameraConfig, EdgeSettings
@@ -125,8 +126,9 @@ def replay(settings: EdgeSettings, camera: CameraConfig, holder: DetectorHolder,
            cameras: int, *, forced: bool) -> dict[str, Any]:
     """All frames through ``cameras`` pipelines; CPU per camera-frame by stage, gate statistics, output."""
     emitted: list[object] = []
+    evidence: list[EvidenceReady] = []
     pipelines = [CameraPipeline(camera.model_copy(update={"id": f"sim{i}"}), settings, holder, emitted.append,
-                                on_evidence=lambda ready: None) for i in range(cameras)]
+                                on_evidence=evidence.append) for i in range(cameras)]
     start_at = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     period = timedelta(seconds=1 / camera.analysis_fps)
     for p in pipelines:  # warm-up: zones, onnxruntime's buffers, the first (ungated) pass of every window
@@ -143,7 +145,7 @@ def replay(settings: EdgeSettings, camera: CameraConfig, holder: DetectorHolder,
     deadline = time.monotonic() + 120  # clips of the events are part of the cost: let them encode
     while any(p.recorder is not None and p.recorder.busy for p in pipelines) and time.monotonic() < deadline:
         time.sleep(0.05)
-    cpu, clips, wall = time.process_time() - cpu0, thread_cpu("evidence-") - clips0, time.perf_counter() - wall0
+    cpu, clips_cpu, wall = time.process_time() - cpu0, thread_cpu("evidence-") - clips0, time.perf_counter() - wall0
     for p in pipelines:
         if p.recorder is not None:
             p.recorder.close()
@@ -158,14 +160,21 @@ def replay(settings: EdgeSettings, camera: CameraConfig, holder: DetectorHolder,
             stages[name] += ms
         for gate in p.gates:
             passes.update(gate.schedule.passes)
-    stages["clip_encoding"] = clips * 1000 / camera_frames
-    stages["other"] = (cpu - analysis_s - clips) * 1000 / camera_frames
+    stages["clip_encoding"] = clips_cpu * 1000 / camera_frames
+    stages["other"] = (cpu - analysis_s - clips_cpu) * 1000 / camera_frames
     window_frames = sum(passes.values())
     states = [m for m in emitted if type(m).__name__ == "StateMessage"]
     events = [m for m in emitted if type(m).__name__ == "EventMessage"]
+    clips = [r.ref for r in evidence if r.ref.kind == "clip"]
+    recordings = len({(r.path.parent, r.ref.sha256) for r in evidence if r.ref.kind == "clip"})
     return {
         "ms_per_stage": {k: round(v, 3) for k, v in stages.items()},
         "ms_per_frame": round(cpu * 1000 / camera_frames, 3),
+        # Clips are a cost per event, not per frame: this replay's short demo thresholds start an event or
+        # two per window within seconds, far more than a hall does. The steady figure leaves them out.
+        "ms_per_frame_without_clips": round((cpu - clips_cpu) * 1000 / camera_frames, 3),
+        "clips": len(clips), "clip_recordings_encoded": recordings,
+        "clip_encoding_cpu_s_per_recording": round(clips_cpu / max(1, recordings), 3),
         "wall_s": round(wall, 3),
         "window_frames": window_frames,
         "detector_passes": dict(sorted(passes.items())),
@@ -234,11 +243,15 @@ def measure(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
             per_frame = p["ms_per_frame"] + decode_ms
             p[f"cameras_per_core_decoding_{source}"] = round(1000 / per_frame / fps, 2)
             p[f"frames_per_s_per_core_decoding_{source}"] = round(1000 / per_frame, 2)
+        p["cameras_per_core_without_clips"] = round(
+            1000 / (p["ms_per_frame_without_clips"] + decode["analysis_rate"]) / fps, 2)
         result[name] = p
     # Headline figures: decoding at the analysis rate (a camera stream set to it, as a detect sub-stream is).
     result["cameras_per_core_at_rules_rates"] = passes["rules"]["cameras_per_core_decoding_analysis_rate"]
+    result["cameras_per_core_at_rules_rates_without_clips"] = passes["rules"]["cameras_per_core_without_clips"]
     if "forced" in passes:
         result["cameras_per_core_at_5fps"] = passes["forced"]["cameras_per_core_decoding_analysis_rate"]
+        result["cameras_per_core_at_5fps_without_clips"] = passes["forced"]["cameras_per_core_without_clips"]
         result["gated_matches_forced"] = passes["rules"]["outcome"] == passes["forced"]["outcome"]
     # Back-compat keys (forced pass when there is one: the figure they always meant).
     ref = passes.get("forced", passes["rules"])

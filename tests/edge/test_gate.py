@@ -65,12 +65,12 @@ def test_rates_follow_the_rules_that_apply() -> None:
 
 
 def run(schedule: WindowSchedule, seconds: float, *, moved: bool, present: bool = False,
-        unsettled: bool = False, start: float = 0.0) -> list[tuple[float, Reason | None]]:
+        unsettled: bool = False, start: float = 0.0, confirming: bool = False) -> list[tuple[float, Reason | None]]:
     out = []
     for n in range(round(seconds * 5)):
         t = start + n * 0.2
         out.append((round(t, 1), schedule.decide(T0 + timedelta(seconds=t), period=0.2, moved=moved,
-                                                 present=present, unsettled=unsettled)))
+                                                 present=present, unsettled=unsettled, confirming=confirming)))
     return out
 
 
@@ -97,3 +97,15 @@ def test_unsettled_or_forced_windows_are_looked_at_every_frame() -> None:
     assert {r for _, r in run(schedule, 1.0, moved=False)} == {Reason.FIRST, None}
     forced = WindowSchedule(AnalysisSettings(gate=False), RULES)
     assert {r for _, r in run(forced, 3.0, moved=False)} == {Reason.FORCED}
+
+
+def test_a_doubted_still_window_is_re_checked_at_the_presence_rate_and_a_change_at_once() -> None:
+    # A pass disagreed with the debounced presence (edge/pipeline.py _Gate.judge): on an unchanged picture
+    # that is re-checked at presence_hz, not every frame; once the picture changes, at once.
+    schedule = WindowSchedule(AnalysisSettings(presence_hz=1.0, behaviour_hz=2.0, keepalive_s=2.0), RULES)
+    assert run(schedule, 0.2, moved=False) == [(0.0, Reason.FIRST)]
+    still = [(t, r) for t, r in run(schedule, 3.0, moved=False, present=True, confirming=True, start=0.2)
+             if r is not None]
+    assert still == [(1.0, Reason.CONFIRM), (2.0, Reason.CONFIRM), (3.0, Reason.CONFIRM)]
+    changed = run(schedule, 1.0, moved=True, present=True, confirming=True, start=3.2)
+    assert [r for _, r in changed] == [Reason.MOTION] * 5
