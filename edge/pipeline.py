@@ -7,6 +7,7 @@ runs on the camera's analysis thread except OCR and clip encoding, which have th
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections import defaultdict, deque
@@ -25,7 +26,7 @@ from broker.boxes import MAX_BOXES, LabelledBox, encode_boxes
 from broker.payloads import CameraHealth, EventMessage, EventPhase, StateMessage
 from edge.behaviours import Vote, eating_score, phone_score, slippers_score, stage_score
 from edge.clerk_stage import ClerkStage
-from edge.detect import Detection, DetectorHolder
+from edge.detect import Detection, Detector, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
 from edge.motion import ChangeDetector, Thumbnail, thumbnail
@@ -125,6 +126,12 @@ class WindowAnalyser:
         # The detector looks where people and their objects are; the counter (sign) has its own cues.
         looked_at = [zone for zone in (self.staff, self.customer, self.floor) if zone is not None]
         self.crop = union_bbox(looked_at, self.settings.detector.crop_padding, size)
+        d = self.settings.detector
+        side = max(self.crop[2] - self.crop[0], self.crop[3] - self.crop[1])
+        # The network input this window asks for (None: the detector's own): a small crop is enlarged at
+        # most ``crop_upscale`` times, to a multiple of 32 (the detector caps it at its own size).
+        self.input_size = (None if d.crop_upscale is None
+                           else max(d.min_imgsz, 32 * math.ceil(side * d.crop_upscale / 32)))
         t = self.settings.rules
         self.presence = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
         self.customers = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
@@ -384,8 +391,8 @@ class CameraPipeline:
                                         or gate.streak > 0)
                     due.append(i)
         if due:
-            with self.timer.stage("inference"), self.detector.slots:  # one batched call for the windows due
-                fresh = detector.detect_crops(image, [self.windows[i].crop for i in due])
+            with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
+                fresh = self._detect(detector, image, due)
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]
@@ -413,6 +420,15 @@ class CameraPipeline:
         with self.timer.stage("emit"):
             for _, message in outputs:
                 self.emit(message)
+
+    def _detect(self, detector: Detector, image: npt.NDArray[np.uint8], due: list[int]) -> list[list[Detection]]:
+        """Detections of the windows ``due``, in order: the windows that share an input size share a call."""
+        out: dict[int, list[Detection]] = {}
+        for size in dict.fromkeys(detector.input_size(self.windows[i].input_size) for i in due):
+            group = [i for i in due if detector.input_size(self.windows[i].input_size) == size]
+            found = detector.detect_crops(image, [self.windows[i].crop for i in group], size=size[0])
+            out.update(zip(group, found, strict=True))
+        return [out[i] for i in due]
 
     def _markers(self, image: npt.NDArray[np.uint8], due: list[int], status: str) -> None:
         """ArUco on the counters of the windows whose sign is checked on this frame; the others keep theirs."""
