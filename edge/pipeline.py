@@ -142,8 +142,16 @@ class WindowAnalyser:
         self.marker = marker_id(number) if number is not None else None
         self.ocr_hit = False
         self.last_detections: list[Detection] = []
-        # The clerk stage's last scores (phone (score, kind), eating, dozing), reused while the gate holds.
+        # The clerk stage's last scores (phone (score, kind), eating, dozing), reused while the gate holds,
+        # and when they were computed.
         self._stage_scores: tuple[tuple[float, str | None], float, float] | None = None
+        self.stage_at: datetime | None = None
+
+    def stage_due(self, at: datetime, period: float) -> bool:
+        """The behaviour votes the clerk stage feeds need ``behaviour_hz`` (edge/schedule.py): a window looked
+        at every frame while its presence settles still runs the stage no more often than that."""
+        hz = self.settings.analysis.behaviour_hz
+        return self.stage_at is None or (at - self.stage_at).total_seconds() + period - 1e-6 > 1 / hz
 
     def is_clerk(self, d: Detection) -> bool:
         """A person in the staff zone, as :meth:`observe` counts them."""
@@ -200,6 +208,7 @@ class WindowAnalyser:
         e_score, d_score = eating_score(clerks, food), 0.0
         if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
             if fresh or self._stage_scores is None:
+                self.stage_at = at
                 verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
                 self._stage_scores = (
                     stage_score(verdicts, "phone_use"),
@@ -404,7 +413,8 @@ class CameraPipeline:
         self._maybe_ocr(frame)
         with self.timer.stage("rules"):
             outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]] = []
-            fresh_windows = set(due)
+            every_frame = forced or not self.settings.analysis.gate
+            fresh_windows = {i for i in due if every_frame or self.windows[i].stage_due(frame.at, self._period)}
             for wa_index, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 wa.rules.model_version = detector.version
                 wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
