@@ -43,8 +43,11 @@ class DetectorHolder:
 
     Readers take :attr:`current` once per frame, so a swap lands between frames, never inside one."""
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, concurrent_runs: int = 2) -> None:
         self._lock = threading.Lock()
+        # Detector calls in flight at once: onnxruntime's arena keeps the peak of concurrent runs' activations
+        # for the life of the session, so four camera threads calling together would hold four sets.
+        self.slots = threading.BoundedSemaphore(concurrent_runs)
         self._current = detector
         self.previous: Detector | None = None
         # Outcome of the last rollout command, reported in every heartbeat (edge/node.py apply_rollout).

@@ -38,7 +38,10 @@ class FrameStats:
 
 
 def frame_stats(image: npt.NDArray[np.uint8]) -> FrameStats:
-    grey = cv2.cvtColor(cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+    """Of a BGR frame, or of a grey one (the pipeline passes the change detector's shrunk grey frame, so
+    that the full frame is shrunk once)."""
+    small = cv2.resize(image, (64, 36), interpolation=cv2.INTER_AREA)
+    grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
     thumb = grey.astype(np.float32)
     return FrameStats(float(thumb.mean()), float(thumb.std()), thumb)
 
@@ -60,6 +63,7 @@ class CameraHealthMonitor:
     since: datetime | None = None
 
     def on_frame(self, image: npt.NDArray[np.uint8], at: datetime) -> Status:
+        """``image``: the frame, BGR, or any grey shrink of it (see :func:`frame_stats`)."""
         self._connected = True
         stats = frame_stats(image)
         diff = float(np.abs(stats.thumb - self._prev).mean()) if self._prev is not None else None

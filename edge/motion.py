@@ -20,17 +20,20 @@ Rect = tuple[int, int, int, int]
 
 @dataclass(frozen=True, slots=True)
 class Thumbnail:
-    grey: Grey
+    grey: Grey  # shrunk and blurred: what the change detector compares
     scale: float  # thumbnail pixels per frame pixel
+    small: Grey  # shrunk, not blurred (camera health's statistics start from it: one shrink per frame)
 
 
 def thumbnail(image: npt.NDArray[np.uint8], width: int) -> Thumbnail:
     h, w = image.shape[:2]
     scale = min(1.0, width / w)
-    small = image if scale == 1.0 else cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))),
-                                                  interpolation=cv2.INTER_AREA)
-    grey = small if small.ndim == 2 else cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
-    return Thumbnail(np.asarray(cv2.GaussianBlur(grey, (3, 3), 0), dtype=np.uint8), scale)
+    # Grey first: the area average then runs on a third of the data (half the CPU of shrinking in colour).
+    grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    small = grey if scale == 1.0 else cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))),
+                                                 interpolation=cv2.INTER_AREA)
+    small = np.asarray(small, dtype=np.uint8)
+    return Thumbnail(np.asarray(cv2.GaussianBlur(small, (3, 3), 0), dtype=np.uint8), scale, small)
 
 
 @dataclass

@@ -87,7 +87,7 @@ class EdgeNode:
     def __init__(self, settings: EdgeSettings, *, detector: Detector | None = None,
                  start_wall: datetime | None = None) -> None:
         self.settings = settings
-        self.detector = DetectorHolder(detector or load_detector(settings))
+        self.detector = DetectorHolder(detector or load_detector(settings), settings.detector.concurrent_runs)
         self.outbox = Outbox(settings.outbox.path, max_messages=settings.outbox.max_messages,
                              max_clip_bytes=settings.outbox.max_clip_bytes,
                              receipts=settings.outbox.receipt_policy())
@@ -102,7 +102,7 @@ class EdgeNode:
         ocr = OcrWorker() if settings.sign.ocr else None
         self.cameras: list[CameraRun] = []
         for cam in settings.cameras:
-            frames: queue.Queue[Item] = queue.Queue(maxsize=4)
+            frames: queue.Queue[Item] = queue.Queue(maxsize=2)  # full frames (4 MB at 1600x900): few
             clips: queue.Queue[EvidenceReady] = queue.Queue()
             pipeline = CameraPipeline(cam, settings, self.detector, self.enqueue,
                                       on_evidence=self._evidence_sink(clips), ocr=ocr)

@@ -7,6 +7,7 @@ runs on the camera's analysis thread except OCR and clip encoding, which have th
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections import defaultdict, deque
@@ -25,7 +26,7 @@ from broker.boxes import MAX_BOXES, LabelledBox, encode_boxes
 from broker.payloads import CameraHealth, EventMessage, EventPhase, StateMessage
 from edge.behaviours import Vote, eating_score, phone_score, slippers_score, stage_score
 from edge.clerk_stage import ClerkStage
-from edge.detect import Detection, DetectorHolder
+from edge.detect import Detection, Detector, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
 from edge.motion import ChangeDetector, Thumbnail, thumbnail
@@ -88,6 +89,12 @@ def shared_sign_cue(settings: SignSettings) -> SignDetectorCue:
     return SignDetectorCue.from_settings(settings)
 
 
+@lru_cache(maxsize=1)
+def shared_clerk_stage() -> ClerkStage | None:
+    """One behaviour network (one onnxruntime session, ~11 MB) for every camera of the node."""
+    return ClerkStage.from_manifest()
+
+
 def _window_number(window: WindowConfig) -> int | None:
     if window.number is not None:
         return window.number
@@ -119,6 +126,12 @@ class WindowAnalyser:
         # The detector looks where people and their objects are; the counter (sign) has its own cues.
         looked_at = [zone for zone in (self.staff, self.customer, self.floor) if zone is not None]
         self.crop = union_bbox(looked_at, self.settings.detector.crop_padding, size)
+        d = self.settings.detector
+        side = max(self.crop[2] - self.crop[0], self.crop[3] - self.crop[1])
+        # The network input this window asks for (None: the detector's own): a small crop is enlarged at
+        # most ``crop_upscale`` times, to a multiple of 32 (the detector caps it at its own size).
+        self.input_size = (None if d.crop_upscale is None
+                           else max(d.min_imgsz, 32 * math.ceil(side * d.crop_upscale / 32)))
         t = self.settings.rules
         self.presence = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
         self.customers = PresenceFilter(t.presence_enter_s, t.presence_leave_s)
@@ -129,8 +142,16 @@ class WindowAnalyser:
         self.marker = marker_id(number) if number is not None else None
         self.ocr_hit = False
         self.last_detections: list[Detection] = []
-        # The clerk stage's last scores (phone (score, kind), eating, dozing), reused while the gate holds.
+        # The clerk stage's last scores (phone (score, kind), eating, dozing), reused while the gate holds,
+        # and when they were computed.
         self._stage_scores: tuple[tuple[float, str | None], float, float] | None = None
+        self.stage_at: datetime | None = None
+
+    def stage_due(self, at: datetime, period: float) -> bool:
+        """The behaviour votes the clerk stage feeds need ``behaviour_hz`` (edge/schedule.py): a window looked
+        at every frame while its presence settles still runs the stage no more often than that."""
+        hz = self.settings.analysis.behaviour_hz
+        return self.stage_at is None or (at - self.stage_at).total_seconds() + period - 1e-6 > 1 / hz
 
     def is_clerk(self, d: Detection) -> bool:
         """A person in the staff zone, as :meth:`observe` counts them."""
@@ -187,6 +208,7 @@ class WindowAnalyser:
         e_score, d_score = eating_score(clerks, food), 0.0
         if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
             if fresh or self._stage_scores is None:
+                self.stage_at = at
                 verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
                 self._stage_scores = (
                     stage_score(verdicts, "phone_use"),
@@ -212,7 +234,10 @@ class WindowAnalyser:
 
 
 SETTLE_PASSES = 3  # passes in a row that must agree with the debounced presence before a window is held
-KEEP_THROUGH_MISSES = 1  # keep-alive misses in a row of a still, present clerk held as flicker (< leave_s)
+# Passes in a row, on a picture unchanged since the last agreeing one, that must disagree with the debounced
+# presence before the disagreement is believed: the first, then one re-check at the presence rate (a second
+# later, when the detector's borderline scores have had the noise of other frames).
+CONFIRM_PASSES = 2
 
 
 @dataclass
@@ -232,7 +257,36 @@ class _Gate:
         self.recent.append(seen)
 
     reason: Reason | None = None  # why the last pass ran
-    kept: int = 0  # keep-alive misses in a row that were held as the clerk still there
+    moved: bool = True  # the picture had changed since the reference when the last pass was decided
+    streak: int = 0  # disagreeing passes in a row on an unchanged picture, held as the detector's flicker
+
+    def judge(self, window: WindowAnalyser, detections: list[Detection], thumb: Thumbnail) -> list[Detection]:
+        """What a fresh pass's detections mean for the window's clerk; the detections to hold.
+
+        The change detector's reference is the picture of the last pass whose verdict stands. A pass of a
+        settled window that disagrees with the debounced presence is not believed at once when it looks at a
+        picture unchanged since that reference (keep-alive, re-check): that is the same scene judged
+        differently, the detector's flicker on a borderline score, and the window is re-checked at the
+        presence rate. Nor is a miss of a present clerk on a changed picture, which is re-checked on the very
+        next frame. Meanwhile the clerk is held as they were. Only ``CONFIRM_PASSES`` disagreements in a row
+        are believed; then every frame is looked at until the hysteresis settles, as without a gate. A clerk
+        seen at an empty desk whose picture changed is believed at once: an arrival is never held back."""
+        present = window.presence.present
+        seen = any(window.is_clerk(d) for d in detections)
+        settled = self.reason in (Reason.MOTION, Reason.KEEPALIVE, Reason.CONFIRM)
+        doubted = settled and seen != present and (present or not self.moved)
+        if doubted and self.streak + 1 < CONFIRM_PASSES:
+            self.streak += 1
+            if present:  # missed: the clerk's boxes of the pass that saw them
+                detections = detections + [d for d in self.held if window.is_clerk(d)]
+            else:  # a clerk where the same picture had none: not counted, and not held
+                detections = [d for d in detections if not window.is_clerk(d)]
+            self.saw_clerk(present)
+            return detections
+        self.streak = 0
+        self.change.settle(thumb)
+        self.saw_clerk(seen)
+        return detections
 
     def unsettled(self, present: bool) -> bool:
         """Absent: the last passes must all agree that nobody is there, so that one missed look at a clerk
@@ -268,7 +322,7 @@ class CameraPipeline:
         self._health_sent: str | None = None
         self._last_at: datetime | None = None
         self._started = time.monotonic()
-        self.clerk_stage = ClerkStage.from_manifest() if settings.rules.behaviour_stage else None
+        self.clerk_stage = shared_clerk_stage() if settings.rules.behaviour_stage else None
         self._period = 1 / camera.analysis_fps
         self.lag_s = 0.0
         self.gates: list[_Gate] = []
@@ -318,48 +372,40 @@ class CameraPipeline:
         self._last_at = frame.at
         # How far analysis runs behind the frame's time (live or paced file sources; a replay has none).
         self.lag_s = (datetime.now(UTC) - frame.at).total_seconds()
-        with self.timer.stage("health"):
-            status = self.health.on_frame(image, frame.at)
-        self._emit_health(frame.at)
-        detector = self.detector.current
         a = self.settings.analysis
         with self.timer.stage("motion"):
             thumb = thumbnail(image, a.motion_width)
+        with self.timer.stage("health"):
+            status = self.health.on_frame(thumb.small, frame.at)
+        self._emit_health(frame.at)
+        detector = self.detector.current
+        with self.timer.stage("motion"):
             due: list[int] = []
             for i, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 if status != "ok" or gate.sha256 != detector.sha256:
                     gate.schedule.reset()
                     gate.recent.clear()  # blind (the rules pause anyway) or a new model: look afresh after
-                    gate.kept = 0
+                    gate.streak = 0
                     gate.sha256 = detector.sha256 if status == "ok" else None
                 if status != "ok":
                     continue
                 unsettled = gate.unsettled(wa.presence.present) or wa.presence.arriving() or wa.customers.arriving()
-                reason = gate.schedule.decide(frame.at, period=self._period, moved=gate.change.moved(thumb),
-                                              present=wa.presence.present, unsettled=unsettled, forced=forced)
+                moved = gate.change.moved(thumb)
+                reason = gate.schedule.decide(frame.at, period=self._period, moved=moved,
+                                              present=wa.presence.present, unsettled=unsettled, forced=forced,
+                                              confirming=gate.streak > 0)
                 if reason is not None:
-                    gate.reason = reason
-                    gate.change.settle(thumb)
-                    gate.sign_checks = a.sign_while_attended or not wa.presence.present or unsettled
+                    gate.reason, gate.moved = reason, moved
+                    gate.sign_checks = (a.sign_while_attended or not wa.presence.present or unsettled
+                                        or gate.streak > 0)
                     due.append(i)
         if due:
-            with self.timer.stage("inference"):  # one batched call for every window due on this frame
-                fresh = detector.detect_crops(image, [self.windows[i].crop for i in due])
+            with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
+                fresh = self._detect(detector, image, due)
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]
-                    seen = any(wa.is_clerk(d) for d in dets)
-                    if (not seen and gate.reason is Reason.KEEPALIVE and wa.presence.present
-                            and gate.kept < KEEP_THROUGH_MISSES):
-                        # The picture has not changed since a clerk was counted present: a miss now is the
-                        # detector's flicker, not a departure (that moves the picture). Keep the clerk, a
-                        # bounded number of times: then the misses count, and every frame is looked at.
-                        gate.kept += 1
-                        dets = dets + [d for d in gate.held if wa.is_clerk(d)]
-                        seen = any(wa.is_clerk(d) for d in dets)
-                    elif seen:
-                        gate.kept = 0
-                    gate.saw_clerk(seen)
+                    dets = gate.judge(wa, dets, thumb)
                     gate.held = (self.sign_cue.rescore(image, dets, detector.sha256) if gate.sign_checks
                                  else [d for d in dets if d.label != "pause_sign"])
         with self.timer.stage("sign"):
@@ -367,7 +413,8 @@ class CameraPipeline:
         self._maybe_ocr(frame)
         with self.timer.stage("rules"):
             outputs: list[tuple[WindowAnalyser, EventMessage | StateMessage]] = []
-            fresh_windows = set(due)
+            every_frame = forced or not self.settings.analysis.gate
+            fresh_windows = {i for i in due if every_frame or self.windows[i].stage_due(frame.at, self._period)}
             for wa_index, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 wa.rules.model_version = detector.version
                 wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
@@ -383,6 +430,15 @@ class CameraPipeline:
         with self.timer.stage("emit"):
             for _, message in outputs:
                 self.emit(message)
+
+    def _detect(self, detector: Detector, image: npt.NDArray[np.uint8], due: list[int]) -> list[list[Detection]]:
+        """Detections of the windows ``due``, in order: the windows that share an input size share a call."""
+        out: dict[int, list[Detection]] = {}
+        for size in dict.fromkeys(detector.input_size(self.windows[i].input_size) for i in due):
+            group = [i for i in due if detector.input_size(self.windows[i].input_size) == size]
+            found = detector.detect_crops(image, [self.windows[i].crop for i in group], size=size[0])
+            out.update(zip(group, found, strict=True))
+        return [out[i] for i in due]
 
     def _markers(self, image: npt.NDArray[np.uint8], due: list[int], status: str) -> None:
         """ArUco on the counters of the windows whose sign is checked on this frame; the others keep theirs."""

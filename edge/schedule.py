@@ -8,10 +8,14 @@ customer waiting, the sign) at ``presence_hz``, the behaviour votes (phone, eati
 apply in its current state, and a pass is due when:
 
 - it never had one, the model changed, or the gate is off (``forced``: every window, every frame);
-- the window is *unsettled*: its last pass disagrees with the debounced presence (a clerk seen but not
-  yet counted as arrived, or counted present but missed). Then every frame, as without a gate, so that
-  the hysteresis is resolved on fresh looks and one missed detection of a still clerk never turns into an
-  absence;
+- the window is *unsettled*: its held detections disagree with the debounced presence (a clerk seen but
+  not yet counted as arrived, or counted present but missed) after a real change. Then every frame, as
+  without a gate, so that the hysteresis is resolved on fresh looks;
+- the window is *confirming*: a pass on a picture the change detector calls unchanged disagreed with
+  the debounced presence. The picture is the one an agreeing pass judged, so that is the detector's
+  flicker until it says so again: re-checked at ``presence_hz``, not every frame (the pipeline holds the
+  agreeing detections meanwhile and accepts the disagreement only when it persists). A change while
+  confirming is looked at at once;
 - its crop changed and its rate is due;
 - ``keepalive_s`` passed since the last pass: a still clerk is re-checked, never lost.
 """
@@ -67,6 +71,7 @@ class Reason(StrEnum):
     UNSETTLED = "unsettled"
     MOTION = "motion"
     KEEPALIVE = "keepalive"
+    CONFIRM = "confirm"  # a disagreement on an unchanged picture, re-checked at the presence rate
 
 
 @dataclass
@@ -77,7 +82,7 @@ class WindowSchedule:
     passes: Counter[str] = field(default_factory=Counter)  # by Reason, plus "held" for frames without one
 
     def decide(self, at: datetime, *, period: float, moved: bool, present: bool, unsettled: bool,
-               forced: bool = False) -> Reason | None:
+               forced: bool = False, confirming: bool = False) -> Reason | None:
         """Why the window gets a pass on the frame at ``at``, or None when its last detections stand.
         ``period``: seconds to the next analysis frame; a pass is due now when waiting for that frame would
         stretch the interval past the rate's."""
@@ -91,8 +96,10 @@ class WindowSchedule:
             reason = Reason.UNSETTLED
         else:
             late = (at - self.last_pass).total_seconds() + period - 1e-6
-            if moved and late > 1 / window_rate(s, self.rules, present):
+            if moved and (confirming or late > 1 / window_rate(s, self.rules, present)):
                 reason = Reason.MOTION
+            elif confirming and late > 1 / s.presence_hz:
+                reason = Reason.CONFIRM
             elif late > s.keepalive_s:
                 reason = Reason.KEEPALIVE
             else:

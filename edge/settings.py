@@ -237,7 +237,17 @@ class DetectorSettings(_Strict):
     iou: float = Field(0.5, gt=0, lt=1)
     imgsz: int | None = Field(default=None, ge=32, le=1920, description="input size; default: the model's")
     crop_padding: float = Field(0.15, ge=0, le=1, description="zone union bbox padding (fraction)")
+    crop_upscale: float | None = Field(
+        default=None, ge=1, le=8, description="largest enlargement of a window's crop into the network input: "
+        "a window whose crop is small (a far or low-resolution camera) runs at a smaller input, a multiple of 32 "
+        "no smaller than `min_imgsz`, instead of being blown up to the full `imgsz` (2x fewer pixels at 224 "
+        "than at 320); none: every window at the full size")
+    min_imgsz: int = Field(224, ge=32, le=1920, description="smallest input `crop_upscale` may choose")
     threads: int = Field(1, ge=1, le=64)
+    concurrent_runs: int = Field(
+        2, ge=1, le=64, description="detector calls in flight at once across the node's cameras: each holds its "
+        "own activations in onnxruntime's arena (~60 MB for four 320 px crops), so the arena grows with this, "
+        "not with the number of cameras; more than the cores buys nothing")
 
 
 class AnalysisSettings(_Strict):

@@ -77,6 +77,7 @@ class Detector:
             self.imgsz = (imgsz - imgsz % 32, imgsz - imgsz % 32)
         self.input_name = inp.name
         self.dynamic_batch = not isinstance(inp.shape[0], int)
+        self.dynamic_size = not (isinstance(inp.shape[2], int) or isinstance(inp.shape[3], int))
         self.version = version_of(path, self.sha256, version)
         self.path = path
         self.confidence, self.iou = confidence, iou
@@ -96,13 +97,25 @@ class Detector:
 
     # -- preprocessing ------------------------------------------------------------------------------------
 
-    def _batch(self, n: int) -> FloatArray:
-        """This thread's input buffer for ``n`` crops (grown on demand, never shared between threads)."""
-        buffer: FloatArray | None = getattr(self._local, "buffer", None)
+    def _batch(self, n: int, size: tuple[int, int] | None = None) -> FloatArray:
+        """This thread's input buffer for ``n`` crops at ``size`` (default: the detector's; grown on demand,
+        never shared between threads)."""
+        size = size or self.imgsz
+        buffers: dict[tuple[int, int], FloatArray] | None = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
+        buffer = buffers.get(size)
         if buffer is None or buffer.shape[0] < n:
-            buffer = np.zeros((n, 3, *self.imgsz), dtype=np.float32)
-            self._local.buffer = buffer
+            buffer = buffers[size] = np.zeros((n, 3, *size), dtype=np.float32)
         return buffer[:n]
+
+    def input_size(self, size: int | None) -> tuple[int, int]:
+        """The network input for a call asking for ``size`` (a multiple of 32, at most the detector's own):
+        the detector's own size when None or when the model's input is fixed."""
+        if size is None or not self.dynamic_size:
+            return self.imgsz
+        side = max(32, min(self.imgsz[0], self.imgsz[1], size - size % 32))
+        return (side, side)
 
     # -- inference ----------------------------------------------------------------------------------------
 
@@ -111,21 +124,23 @@ class Detector:
         return self.detect_crops(image, [(0, 0, w, h)], confidence=confidence, iou=iou)[0]
 
     def detect_crops(self, frame: Image, rects: Sequence[Rect], *, confidence: float | None = None,
-                     iou: float | None = None) -> list[list[Detection]]:
+                     iou: float | None = None, size: int | None = None) -> list[list[Detection]]:
         """Detect in each rectangle of ``frame``; boxes come back in frame coordinates.
 
         ``confidence`` / ``iou`` override the detector's own for this call only (an evaluation's low floor);
-        with ``confidence`` every class uses it, per-class floors included."""
+        with ``confidence`` every class uses it, per-class floors included. ``size``: a smaller network
+        input for this call (:meth:`input_size`), for crops that would only be upscaled into the full one."""
         if not rects:
             return []
-        raw, transforms = self.infer(frame, rects)
+        raw, transforms = self.infer(frame, rects, size=size)
         floors = self._col_confidence if confidence is None else np.full_like(self._col_confidence, confidence)
         nms_iou = self.iou if iou is None else iou
         return [self._decode(raw[i], transforms[i], rects[i], floors, nms_iou) for i in range(len(rects))]
 
-    def infer(self, frame: Image, rects: Sequence[Rect]) -> tuple[FloatArray, list[Letterbox]]:
+    def infer(self, frame: Image, rects: Sequence[Rect], *, size: int | None = None
+              ) -> tuple[FloatArray, list[Letterbox]]:
         """Letterbox every crop into this thread's batch and run the network once: raw (N, 4 + nc, anchors)."""
-        batch = self._batch(len(rects))
+        batch = self._batch(len(rects), self.input_size(size))
         transforms = [letterbox_into(frame[y1:y2, x1:x2], batch[i]) for i, (x1, y1, x2, y2) in enumerate(rects)]
         if self.dynamic_batch:
             raw = self.session.run(None, {self.input_name: batch})[0]

@@ -35,3 +35,18 @@ def test_bench_edge_prints_json(office_clip: Path) -> None:
     assert result["forced"]["gated_out_fraction"] == 0 and result["forced"]["detector_passes"] == {"forced": 40}
     assert 0 <= result["rules"]["gated_out_fraction"] < 1
     assert result["peak_rss_mb"] > result["replay_buffer_mb"] > 0
+    for name in ("rules", "forced"):  # clips are a cost per recording; the steady figure leaves them out
+        p = result[name]
+        assert 0 < p["ms_per_frame_without_clips"] <= p["ms_per_frame"]
+        assert p["clip_recordings_encoded"] <= p["clips"]
+    assert isinstance(result["gated_event_starts_match_forced"], bool)
+
+
+def test_presence_shift_is_the_largest_gap_between_matching_changes() -> None:
+    from rigs.bench_edge import presence_shift
+
+    full = {"presence_changes": {"w1": [[0.0, False], [11.0, True]], "w2": [[0.0, False]]}, "event_starts": []}
+    gated = {"presence_changes": {"w1": [[0.0, False], [13.0, True]], "w2": [[0.0, False]]}, "event_starts": []}
+    assert presence_shift(gated, full) == 2.0
+    assert presence_shift(full, full) == 0.0
+    assert presence_shift({"presence_changes": {"w1": [[0.0, False]], "w2": [[0.0, False]]}}, full) is None

@@ -170,3 +170,63 @@ def test_recorder_keeps_a_durable_job_until_released(tmp_path: Path) -> None:
     assert ClipJob.model_validate_json(record.read_bytes()).ref == clip.ref
     rec.release(clip.job)
     assert list(rec.spool.dir.iterdir()) == []
+
+
+def test_events_sent_on_one_frame_share_one_recording(tmp_path: Path) -> None:
+    ready: list[EvidenceReady] = []
+    both = threading.Event()
+
+    def on_ready(r: EvidenceReady) -> None:
+        ready.append(r)
+        if len(ready) == 2:
+            both.set()
+
+    rec = EvidenceRecorder("cam1", tmp_path, fps=FPS, pre_roll_s=2, post_roll_s=3, on_ready=on_ready)
+    imgs = frames(40)
+    for i, img in enumerate(imgs[:15]):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    at = T0 + timedelta(seconds=14 / FPS)
+    first, second = event_message("event-one-0001", at), event_message("event-two-0002", at)
+    rec.request_clip(first)
+    rec.request_clip(second)
+    for i, img in enumerate(imgs[15:20], start=15):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    deadline = threading.Event()
+    a, b = (rec.spool.fragments(ClipJob.model_validate_json(rec.spool.record(f"{e.event_id}-clip").read_bytes()))
+            for e in (first, second))
+    for _ in range(200):  # the worker links the second recording to the first once it has opened
+        if b.exists():
+            break
+        deadline.wait(0.05)
+    # Mid-recording, one file under both names: a kill now leaves each job the same recoverable fragments.
+    assert a.stat().st_ino == b.stat().st_ino and a.stat().st_nlink == 2
+    for i, img in enumerate(imgs[20:], start=20):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    assert both.wait(60)
+    rec.close()
+    assert not rec.busy
+    by_event = {r.event_id: r for r in ready}
+    assert set(by_event) == {first.event_id, second.event_id}
+    one, two = by_event[first.event_id], by_event[second.event_id]
+    assert one.path != two.path and one.ref.id != two.ref.id
+    assert one.ref.sha256 == two.ref.sha256  # the same recording, remuxed under each clip's name
+    assert probe(two.path)[2] == 11 + 15 and faststart(two.path)
+    for r in ready:
+        assert r.job is not None and r.job.recorded
+        rec.release(r.job)
+    assert list(rec.spool.dir.iterdir()) == []
+
+
+def test_a_kill_while_two_events_share_a_recording_recovers_both(tmp_path: Path) -> None:
+    cam = tmp_path / "cam1"
+    spool = ClipSpool(cam / "spool")
+    first, second = _job(spool, "event-one-0001"), _job(spool, "event-two-0002")
+    fragmented(spool.fragments(first), 20)
+    full = spool.fragments(first).read_bytes()
+    spool.fragments(first).write_bytes(full[: int(len(full) * 0.7)])  # killed mid-recording
+    spool.fragments(second).hardlink_to(spool.fragments(first))
+    delivered: list[tuple[EvidenceReady | None, EventMessage]] = []
+    report = recover(tmp_path, lambda r, m: delivered.append((r, m)))
+    assert (report.recovered, report.truncated, report.lost) == (2, 2, 0)
+    assert all(r is not None and m.details["clip_status"] == "truncated" and 0 < probe(r.path)[2] < 20
+               for r, m in delivered)

@@ -19,6 +19,7 @@ from edge.settings import AnalysisSettings, RuleThresholds
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 RULES = tuple(spec.rule for spec in rule_specs(RuleThresholds()))
 STATION_4 = (385, 284, 719, 544)  # an empty desk of the office clip (frame pixels)
+ROOT_CONFIG = Path(__file__).resolve().parents[2] / "config/office-cctv.yaml"
 
 
 def frames(clip: Path, indices: list[int]) -> list[np.ndarray]:
@@ -65,12 +66,12 @@ def test_rates_follow_the_rules_that_apply() -> None:
 
 
 def run(schedule: WindowSchedule, seconds: float, *, moved: bool, present: bool = False,
-        unsettled: bool = False, start: float = 0.0) -> list[tuple[float, Reason | None]]:
+        unsettled: bool = False, start: float = 0.0, confirming: bool = False) -> list[tuple[float, Reason | None]]:
     out = []
     for n in range(round(seconds * 5)):
         t = start + n * 0.2
         out.append((round(t, 1), schedule.decide(T0 + timedelta(seconds=t), period=0.2, moved=moved,
-                                                 present=present, unsettled=unsettled)))
+                                                 present=present, unsettled=unsettled, confirming=confirming)))
     return out
 
 
@@ -97,3 +98,52 @@ def test_unsettled_or_forced_windows_are_looked_at_every_frame() -> None:
     assert {r for _, r in run(schedule, 1.0, moved=False)} == {Reason.FIRST, None}
     forced = WindowSchedule(AnalysisSettings(gate=False), RULES)
     assert {r for _, r in run(forced, 3.0, moved=False)} == {Reason.FORCED}
+
+
+def test_a_doubted_still_window_is_re_checked_at_the_presence_rate_and_a_change_at_once() -> None:
+    # A pass disagreed with the debounced presence (edge/pipeline.py _Gate.judge): on an unchanged picture
+    # that is re-checked at presence_hz, not every frame; once the picture changes, at once.
+    schedule = WindowSchedule(AnalysisSettings(presence_hz=1.0, behaviour_hz=2.0, keepalive_s=2.0), RULES)
+    assert run(schedule, 0.2, moved=False) == [(0.0, Reason.FIRST)]
+    still = [(t, r) for t, r in run(schedule, 3.0, moved=False, present=True, confirming=True, start=0.2)
+             if r is not None]
+    assert still == [(1.0, Reason.CONFIRM), (2.0, Reason.CONFIRM), (3.0, Reason.CONFIRM)]
+    changed = run(schedule, 1.0, moved=True, present=True, confirming=True, start=3.2)
+    assert [r for _, r in changed] == [Reason.MOTION] * 5
+
+
+def test_a_small_crop_gets_a_smaller_input_and_the_same_person(shared_dir: Path) -> None:
+    # edge/settings.py detector.crop_upscale: a window's crop is enlarged at most that much into the network
+    # input. The real model on real 640x360 frames of the static bench clip: the colleague at desk 2, a
+    # 126x100 px crop, at 224 instead of 320 px.
+    from common.config import load_settings
+    from edge.node import load_detector
+    from edge.pipeline import WindowAnalyser
+    from edge.settings import EdgeSettings
+
+    settings = load_settings(EdgeSettings, Path(__file__).resolve().parents[2] / "rigs/bench_edge_static.yaml")
+    settings = settings.model_copy(update={"detector": settings.detector.model_copy(update={"crop_upscale": 1.75})})
+    detector = load_detector(settings)
+    assert detector.input_size(None) == (320, 320) and detector.input_size(250) == (224, 224)
+    assert detector.input_size(1000) == (320, 320)  # never above the model's own size
+    clip = shared_dir / "datasets/openoffice-topdown-istock/openoffice_seated_bg_leave.mp4"
+    images = frames(clip, [0, 100, 200, 300])
+    h, w = images[0].shape[:2]
+    desk = WindowAnalyser(config=settings.cameras[0].windows[1], settings=settings, frame_size=(w, h),
+                          rules=None)  # type: ignore[arg-type]
+    assert desk.input_size == 224
+    for image in images:
+        full = [d for d in detector.detect_crops(image, [desk.crop])[0] if desk.is_clerk(d)]
+        lean = [d for d in detector.detect_crops(image, [desk.crop], size=desk.input_size)[0] if desk.is_clerk(d)]
+        best = max(full, key=lambda d: d.score)  # the clerk the 320 px input sees best, found at 224 too
+        assert lean and max(_iou(best.box, d.box) for d in lean) > 0.7, (full, lean)
+    default = WindowAnalyser(config=settings.cameras[0].windows[1], frame_size=(w, h), rules=None,  # type: ignore[arg-type]
+                             settings=load_settings(EdgeSettings, ROOT_CONFIG))
+    assert default.input_size is None
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
