@@ -29,6 +29,7 @@ from edge.detect import Detection, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
 from edge.motion import ChangeDetector, Thumbnail, thumbnail
+from edge.presence import PresenceStage
 from edge.rules.engine import Observation, WindowRules, rule_specs
 from edge.schedule import Reason, WindowSchedule
 from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
@@ -269,6 +270,7 @@ class CameraPipeline:
         self._last_at: datetime | None = None
         self._started = time.monotonic()
         self.clerk_stage = ClerkStage.from_manifest() if settings.rules.behaviour_stage else None
+        self.presence_stage = PresenceStage.from_manifest() if settings.detector.presence_verifier else None
         self._period = 1 / camera.analysis_fps
         self.lag_s = 0.0
         self.gates: list[_Gate] = []
@@ -345,6 +347,10 @@ class CameraPipeline:
         if due:
             with self.timer.stage("inference"):  # one batched call for every window due on this frame
                 fresh = detector.detect_crops(image, [self.windows[i].crop for i in due])
+            if self.presence_stage is not None:  # furniture the detector took for a clerk never counts
+                with self.timer.stage("presence"):
+                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256)
+                             for i, dets in zip(due, fresh, strict=True)]
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]

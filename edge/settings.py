@@ -238,6 +238,8 @@ class DetectorSettings(_Strict):
     imgsz: int | None = Field(default=None, ge=32, le=1920, description="input size; default: the model's")
     crop_padding: float = Field(0.15, ge=0, le=1, description="zone union bbox padding (fraction)")
     threads: int = Field(1, ge=1, le=64)
+    presence_verifier: bool = Field(True, description="second opinion on staff-zone person boxes (the "
+                                    "manifest's presence verifier): an empty chair is not a clerk")
 
 
 class AnalysisSettings(_Strict):
