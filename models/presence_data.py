@@ -7,8 +7,9 @@ Every sample is what the edge's verifier will see: a person candidate of the shi
 (``FLOOR``, under every config's confidence) and its cues (vision/presence.py: the detector's score and
 the COCO teacher's person / seat / object scores on the candidate's crop). Labels:
 
-* ``coco128`` (models/datasets/coco128-lightly.md): IoU >= 0.5 with a COCO person box -> person; IoU < 0.1
-  with every person box -> not a person (chairs, couches, bags, screens the detector took for people).
+* ``coco128`` (models/datasets/coco128-lightly.md), its 128 COCO val2017 images (the teacher never trained
+  on them): IoU >= 0.5 with a COCO person box -> person; IoU < 0.1 with every person box -> not a person
+  (chairs, couches, bags, screens the detector took for people).
 * ``suspisense-phone`` train split: IoU >= 0.5 with a human-drawn person-level box -> person (no negatives:
   not every person there is boxed).
 * the TRAIN clips of :mod:`models.presence_clips`: candidates in an empty-desk window -> not a person; in an
@@ -61,8 +62,10 @@ def _iou(d: Detection, b: Box) -> float:
     return box_iou(Box(0, *d.box), b)
 
 
-def coco_samples(root: Path, detector: Detector) -> Iterator[Sample]:
-    for split in ("train2017", "val2017"):
+def coco_samples(root: Path, detector: Detector, splits: tuple[str, ...] = ("val2017",)) -> Iterator[Sample]:
+    """Only COCO *val* images by default: the teacher was pretrained on COCO train2017, so its scores on
+    train images are better than it will ever do on a new camera."""
+    for split in splits:
         for path in sorted((root / "images" / split).glob("*.jpg")):
             image = _read(path)
             h, w = image.shape[:2]
@@ -75,7 +78,7 @@ def coco_samples(root: Path, detector: Detector) -> Iterator[Sample]:
                 best = max((_iou(d, b) for b in people), default=0.0)
                 if best >= 0.5 or best < 0.1:
                     out.append((d, int(best >= 0.5)))
-            yield image, out, f"coco/{path.stem}"
+            yield image, out, f"coco-{split}/{path.stem}"
 
 
 def suspisense_samples(root: Path, detector: Detector, every: int = 2) -> Iterator[Sample]:
