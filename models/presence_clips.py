@@ -86,6 +86,18 @@ TEST: tuple[ClipWindow, ...] = (
 )
 
 
+# Not a scenario source and not trained on (its labels would be wrong, see TRAIN): measured to show where the
+# verifier fails. Truth from its card and config/office-cctv.yaml: clerks seated at stations 1 and 2 all
+# along, station 4 empty, station 3 empty until a colleague sits down at ~11-12 s.
+OFFICE_CCTV = "office-cctv-clip/office_cctv_cam5.mov"
+OFFICE_CCTV_CHECK: tuple[ClipWindow, ...] = (
+    ClipWindow(OFFICE_CCTV, "station-1", ((0.78, 0.45), (0.97, 0.45), (0.99, 0.82), (0.80, 0.82)), ((0, 17, 1),)),
+    ClipWindow(OFFICE_CCTV, "station-2", ((0.64, 0.24), (0.77, 0.24), (0.78, 0.43), (0.65, 0.43)), ((0, 17, 1),)),
+    ClipWindow(OFFICE_CCTV, "station-3", ((0.58, 0.12), (0.70, 0.12), (0.70, 0.30), (0.58, 0.30)),
+               ((0, 10, 0), (13, 17, 1))),
+    ClipWindow(OFFICE_CCTV, "station-4", ((0.28, 0.37), (0.41, 0.37), (0.41, 0.55), (0.28, 0.55)), ((0, 17, 0),)),
+)
+
 # -- the edge's window geometry (edge/zones.py; models/ may not import edge/, tests/vision hold them equal) --
 
 _GRID = np.stack(np.meshgrid(np.linspace(0.1, 0.9, 5), np.linspace(0.1, 0.9, 5)), -1).reshape(-1, 2)

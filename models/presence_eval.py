@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.presence_clips import TEST, ClipWindow
+from models.presence_clips import OFFICE_CCTV_CHECK, TEST, ClipWindow
 from models.presence_data import DETECTOR, FLOOR, IOU, MARGIN, SIZE, TEACHER, clip_frames, window_candidates
 from vision.detector import Detector
 from vision.presence import PresenceHead, TeacherCues
@@ -91,11 +91,13 @@ def main(args: argparse.Namespace) -> int:
         rows = json.loads(cache.read_text())
     else:
         detector = Detector(args.detector, confidence=FLOOR, threads=args.threads)
-        rows = collect(detector, TeacherCues(args.teacher, SIZE, MARGIN, IOU, args.threads), args.shared, TEST)
+        windows = {"test": TEST, "office-cctv": OFFICE_CCTV_CHECK}[args.set]
+        rows = collect(detector, TeacherCues(args.teacher, SIZE, MARGIN, IOU, args.threads), args.shared, windows)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(rows))
     scored = report(with_probs(rows, head), head.threshold)
-    result = {"data": "models/presence_clips.TEST (clips no training or threshold choice read)",
+    result = {"data": {"test": "models/presence_clips.TEST (clips no training or threshold choice read)",
+                       "office-cctv": "models/presence_clips.OFFICE_CCTV_CHECK (burned-in boxes)"}[args.set],
               "head": str(args.head), "threshold": head.threshold, "step_s": 0.5, "report": scored}
     args.json.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: {m: v[m]["all"] for m in ("detector", "verified")}  # type: ignore[index]
@@ -107,6 +109,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--head", type=Path, required=True, help="head.json of models/presence_train.py")
     p.add_argument("--teacher", type=Path, default=TEACHER)
+    p.add_argument("--set", choices=("test", "office-cctv"), default="test")
     p.add_argument("--json", type=Path, required=True)
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared/datasets")
     p.add_argument("--detector", type=Path, default=DETECTOR)
