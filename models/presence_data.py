@@ -7,7 +7,7 @@ Every sample is what the edge's verifier will see: a person candidate of the shi
 (``FLOOR``, under every config's confidence) and its cues (vision/presence.py: the detector's score and
 the COCO teacher's person / seat / object scores on the candidate's crop). Labels:
 
-* ``coco128`` (models/datasets/coco128-lightly.md), its 128 COCO val2017 images (the teacher never trained
+* ``coco128`` (models/datasets/presence-candidates.md), its 128 COCO val2017 images (the teacher never trained
   on them): IoU >= 0.5 with a COCO person box -> person; IoU < 0.1 with every person box -> not a person
   (chairs, couches, bags, screens the detector took for people).
 * ``suspisense-phone`` train split: IoU >= 0.5 with a human-drawn person-level box -> person (no negatives:
