@@ -13,7 +13,7 @@ chair, couch, bench, bag and screen as classes. It looks at each candidate's cro
 logit([detector score, teacher person, seat, object]) gives P(person); candidates under the threshold
 are dropped before the zones count clerks.
 
-:func:`verify_people` is that whole step, called by the edge (edge/presence.py) and by training and
+:func:`verify_people` is that whole step, as training and
 evaluation (models/presence_*.py) alike.
 """
 
@@ -62,6 +62,10 @@ def _iou(boxes: FloatArray, box: Sequence[float]) -> FloatArray:
     inter = ix * iy
     union = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
     return np.asarray(inter / np.maximum(union, 1e-6), np.float32)
+
+
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    return float(_iou(np.asarray([a], np.float32), b)[0])
 
 
 class TeacherCues:

@@ -23,6 +23,8 @@ from edge.settings import EdgeSettings
 from edge.sources import Frame
 from edge.zones import Zone, union_bbox
 from models.presence_clips import OPENOFFICE_ZONE, window_crop, zone_overlap
+from vision.detector import Detection
+from vision.presence import box_iou
 
 ROOT = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -115,3 +117,40 @@ def test_the_training_geometry_is_the_edges() -> None:
         box = (x1, y1, x1 + rng.uniform(5, 200), y1 + rng.uniform(5, 200))
         assert zone_overlap(polygon, box, size) == zone.overlap(box)
     assert window_crop([polygon], 0.15, size) == union_bbox([zone], 0.15, size)
+
+
+def test_a_still_candidate_reuses_its_verdict_and_a_changed_picture_does_not(openoffice: Path,
+                                                                           holder: DetectorHolder) -> None:
+    stage = PresenceStage.from_manifest()
+    assert stage is not None
+    detector = holder.current
+    still = frames(openoffice, 2.0, 2.4)  # the empty chair, nobody moving (DATASET.md)
+    seated = frames(openoffice, 30.0, 30.0)[0]
+    size = (still[0].shape[1], still[0].shape[0])
+    crop = window_crop([OPENOFFICE_ZONE], 0.15, size)
+
+    def clerk(d: Detection) -> bool:
+        return zone_overlap(OPENOFFICE_ZONE, d.box, size) >= 0.3
+
+    def candidates(image: np.ndarray) -> list[Detection]:
+        return detector.detect_crops(image, [crop], confidence=0.08)[0]
+
+    first = candidates(still[0])
+    n = sum(d.label == "person" and clerk(d) for d in first)
+    assert n >= 1, "the chair is a person candidate at 0.08"
+    judged = stage.verify(still[0], first, clerk, detector.sha256)
+    assert stage.runs == n
+    for image in still[1:]:  # same boxes, same picture: the verifier does not run again, same verdict
+        later = candidates(image)
+        assert [d.box for d in stage.verify(image, later, clerk, detector.sha256) if d.label == "person"] == \
+            [d.box for d in later if d.label == "person" and any(box_iou(d.box, j.box) > 0.9 for j in judged)]
+    assert stage.runs == n
+    stage.verify(still[-1], candidates(still[-1]), clerk, detector.sha256, moved=True)  # motion: judged afresh
+    assert stage.runs > n
+    runs = stage.runs
+    stage.verify(seated, first, clerk, detector.sha256)  # the same boxes over a changed picture: judged afresh
+    assert stage.runs == runs + n
+    fresh = PresenceStage.from_manifest()
+    assert fresh is not None
+    assert stage.verify(still[0], first, clerk, detector.sha256, window="other") == \
+        fresh.verify(still[0], first, clerk, detector.sha256)
