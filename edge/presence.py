@@ -97,7 +97,7 @@ class PresenceStage:
         self.verifier = PresenceVerifier(TeacherCues(path, spec.size, spec.margin, spec.iou, threads), head)
         self.spec = spec
         self.verdicts: dict[Hashable, list[Verdict]] = {}  # per window: the boxes last judged
-        self.runs = 0  # candidates the verifier actually ran on (the rest reused a verdict)
+        self.runs = self.reused = 0  # candidates the verifier ran on / that reused a verdict
 
     @classmethod
     def from_manifest(cls, manifest: Path = MANIFEST) -> PresenceStage | None:
@@ -125,6 +125,7 @@ class PresenceStage:
             old = max(last, key=lambda v: box_iou(v.box, d.box), default=None)
             if old is not None and box_iou(old.box, d.box) >= REUSE_IOU and unchanged(old.patch, patch):
                 kept.append(old)  # the judged box and picture stay the reference: slow drift adds up
+                self.reused += 1
             else:
                 todo.append(d)
                 kept.append(Verdict(d.box, -1.0, patch))
