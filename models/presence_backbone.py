@@ -173,12 +173,12 @@ def head_probs(h: dict[str, np.ndarray], f: np.ndarray, score: np.ndarray) -> np
     return np.asarray(1 / (1 + np.exp(-(design(f, score, h) @ h["w"] + h["b"]))))
 
 
-def teacher_probs(out: Path, sets: tuple[str, ...], score: np.ndarray) -> np.ndarray:
+def teacher_probs(v1: Path, sets: tuple[str, ...], score: np.ndarray) -> np.ndarray:
     """The v1 verifier's P(person) on the same candidates (training-time distillation only; its cues cache)."""
-    cues = np.concatenate([np.load(out.parent.parent / "presence/features" / f"{s}.npz")["C"] for s in sets])
+    cues = np.concatenate([np.load(v1 / "features" / f"{s}.npz")["C"] for s in sets])
     if not np.allclose(cues[:, 0], score, atol=1e-4):
         raise ValueError("the teacher's cue cache does not hold the same candidates in the same order")
-    head = PresenceHead(**json.loads((out.parent.parent / "presence/runs/pv-v1/head.json").read_text()))
+    head = PresenceHead(**json.loads((v1 / "runs/pv-v1/head.json").read_text()))
     return np.asarray(head.probs(cues), np.float64)
 
 
@@ -189,7 +189,7 @@ def train(args: argparse.Namespace) -> int:
     y = np.concatenate([p["y"] for p in parts]).astype(np.int64)
     groups = np.concatenate([p["group"] for p in parts])
     score = np.concatenate([p["score"] for p in parts])
-    teacher = teacher_probs(args.out, sets, score)
+    teacher = teacher_probs(args.v1, sets, score)
     keep = score >= 0.08
     f, y, groups, score, teacher = f[keep], y[keep], groups[keep], score[keep], teacher[keep]
     uniq = np.array(sorted(set(groups.tolist())))
@@ -241,6 +241,8 @@ def main() -> int:
     p.add_argument("--coco", type=Path, default=Path("/work/data/presence/coco128"))
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared/datasets")
     p.add_argument("--recall", type=float, default=0.99)
+    p.add_argument("--v1", type=Path, default=Path("/work/data/presence"),
+                   help="v1's cue cache (features/) and head (runs/pv-v1/): the distillation target")
     args = p.parse_args()
     return {"extract": extract, "train": train, "eval": evaluate}[args.step](args)
 
