@@ -30,6 +30,7 @@ from edge.detect import Detection, Detector, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
 from edge.motion import ChangeDetector, Thumbnail, thumbnail
+from edge.presence import PresenceStage
 from edge.rules.engine import Observation, WindowRules, rule_specs
 from edge.schedule import Reason, WindowSchedule
 from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
@@ -323,6 +324,8 @@ class CameraPipeline:
         self._last_at: datetime | None = None
         self._started = time.monotonic()
         self.clerk_stage = shared_clerk_stage() if settings.rules.behaviour_stage else None
+        # Per camera: the verifier keeps each window's last verdicts and its own input buffer.
+        self.presence_stage = PresenceStage.from_manifest() if settings.detector.presence_verifier else None
         self._period = 1 / camera.analysis_fps
         self.lag_s = 0.0
         self.gates: list[_Gate] = []
@@ -402,6 +405,11 @@ class CameraPipeline:
         if due:
             with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
                 fresh = self._detect(detector, image, due)
+            if self.presence_stage is not None:  # furniture the detector took for a clerk never counts
+                with self.timer.stage("presence"):
+                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256,
+                                                        moved=self.gates[i].moved)
+                             for i, dets in zip(due, fresh, strict=True)]
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]

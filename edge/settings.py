@@ -248,6 +248,8 @@ class DetectorSettings(_Strict):
         2, ge=1, le=64, description="detector calls in flight at once across the node's cameras: each holds its "
         "own activations in onnxruntime's arena (~60 MB for four 320 px crops), so the arena grows with this, "
         "not with the number of cameras; more than the cores buys nothing")
+    presence_verifier: bool = Field(True, description="second opinion on staff-zone person boxes (the "
+                                    "manifest's presence verifier): an empty chair is not a clerk")
 
 
 class AnalysisSettings(_Strict):

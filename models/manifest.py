@@ -138,6 +138,41 @@ class BehaviourStage(BaseModel):
     caveats: list[str] = Field(default_factory=list)
 
 
+class PresenceInput(BaseModel):
+    size: int  # the teacher's square input, pixels
+    margin: float  # context added on every side of the candidate box, fraction of its width / height
+    iou: float  # teacher predictions overlapping the candidate at least this much answer for it
+    layout: str = ("NCHW float32 RGB in [0,1]: candidate box + margin cut from the frame (clipped), letterboxed; "
+                   "a COCO YOLO detect head (Ultralytics layout), read by vision/presence.py")
+
+
+class PresenceHeadSpec(BaseModel):
+    cues: list[str]
+    mean: list[float]
+    std: list[float]
+    weight: list[float]
+    bias: float
+
+
+class PresenceStage(BaseModel):
+    """The presence verifier (vision/presence.py, models/presence_*.py): the COCO teacher's scores on each
+    staff-zone person candidate + a logistic head; candidates under ``threshold`` are not clerks."""
+
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    licence: str
+    input: PresenceInput
+    head: PresenceHeadSpec
+    threshold: float  # chosen by grouped CV inside the training sets (person recall target)
+    detector_sha256: str  # the detector whose candidates and scores the head was fitted on
+    training: dict[str, Any]
+    data_counts: dict[str, Any]
+    ms_per_candidate_mean: float | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    caveats: list[str] = Field(default_factory=list)
+
+
 class Manifest(BaseModel):
     schema_version: int = 1
     name: str
@@ -161,6 +196,7 @@ class Manifest(BaseModel):
     # through the vision core carries too.
     operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
     behaviour: BehaviourStage | None = None
+    presence: PresenceStage | None = None
 
 
 sha256_of = sha256_file  # the one implementation (vision/identity.py), under its old name here
@@ -197,6 +233,8 @@ def verify(path: Path) -> Path:
         _checked(manifest_path, manifest.sign_verifier.file, manifest.sign_verifier.sha256)
     if manifest.behaviour is not None:
         _checked(manifest_path, manifest.behaviour.file, manifest.behaviour.sha256)
+    if manifest.presence is not None:
+        _checked(manifest_path, manifest.presence.file, manifest.presence.sha256)
     return model
 
 
