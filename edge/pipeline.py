@@ -37,6 +37,7 @@ from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
 from edge.sign import ArucoReader, OcrWorker, SignDetectorCue, SignVote, is_pause_text, marker_id
 from edge.sources import Frame
 from edge.zones import PresenceFilter, Zone, union_bbox
+from vision.clerk import CUE_CONFIDENCE, CUE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +173,11 @@ class WindowAnalyser:
 
     def observe(self, at: datetime, detections: list[Detection], markers: list[tuple[int, npt.NDArray[np.float32]]],
                 health: str, image: npt.NDArray[np.uint8] | None = None, stage: ClerkStage | None = None,
-                fresh: bool = True, health_since: datetime | None = None) -> Observation:
+                fresh: bool = True, health_since: datetime | None = None,
+                cues: list[Detection] | None = None) -> Observation:
         """``fresh``: the detections come from a detector pass on this frame; a held window (motion gate)
-        reuses the second stage's last verdict rather than re-running it on boxes it already judged."""
+        reuses the second stage's last verdict rather than re-running it on boxes it already judged.
+        ``cues``: the stage's object candidates down to its cue floor (default: the detections' own)."""
         t = self.settings.rules
         w, h = self.frame_size
         min_area = t.min_box_area * w * h
@@ -210,7 +213,8 @@ class WindowAnalyser:
         if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
             if fresh or self._stage_scores is None:
                 self.stage_at = at
-                verdicts = stage.verdicts(image, clerks, [d for d in dets if d.label in ("phone", "food", "drink")])
+                objects = cues if cues is not None else [d for d in dets if d.label in CUE_LABELS]
+                verdicts = stage.verdicts(image, clerks, objects)
                 self._stage_scores = (
                     stage_score(verdicts, "phone_use"),
                     max(stage_score(verdicts, "eating")[0], stage_score(verdicts, "drinking")[0]),
@@ -248,6 +252,7 @@ class _Gate:
     change: ChangeDetector
     schedule: WindowSchedule
     held: list[Detection] = field(default_factory=list)  # detections of the last pass (sign re-scored)
+    cues: list[Detection] | None = None  # the last pass's cue candidates for the clerk stage, at its own floor
     markers: list[tuple[int, npt.NDArray[np.float32]]] = field(default_factory=list)
     sha256: str | None = None  # the model that produced ``held``
     sign_checks: bool = True  # the sign cues are looked at on this window's passes (unattended or unsettled)
@@ -403,8 +408,14 @@ class CameraPipeline:
                                         or gate.streak > 0)
                     due.append(i)
         if due:
+            stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
+            cue_floors = {label: min(detector.floor(label), CUE_CONFIDENCE) for label in CUE_LABELS} if stage else {}
             with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
-                fresh = self._detect(detector, image, due)
+                fresh = self._detect(detector, image, due, cue_floors)
+            if stage is not None:  # the stage's cues at its floor; everything else at the detector's own
+                for i, dets in zip(due, fresh, strict=True):
+                    self.gates[i].cues = [d for d in dets if d.label in CUE_LABELS]
+                fresh = [[d for d in dets if d.score >= detector.floor(d.label)] for dets in fresh]
             if self.presence_stage is not None:  # furniture the detector took for a clerk never counts
                 with self.timer.stage("presence"):
                     fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256,
@@ -430,7 +441,8 @@ class CameraPipeline:
                 if not gate.sign_checks:
                     wa.ocr_hit = False
                 obs = wa.observe(frame.at, gate.held if status == "ok" else [], gate.markers, status, image=image,
-                                 stage=stage, fresh=wa_index in fresh_windows, health_since=self.health.since)
+                                 stage=stage, fresh=wa_index in fresh_windows, health_since=self.health.since,
+                                 cues=gate.cues)
                 outputs.extend((wa, m) for m in wa.rules.step(obs))
         if self.recorder is not None:
             with self.timer.stage("encode"):
@@ -439,12 +451,14 @@ class CameraPipeline:
             for _, message in outputs:
                 self.emit(message)
 
-    def _detect(self, detector: Detector, image: npt.NDArray[np.uint8], due: list[int]) -> list[list[Detection]]:
+    def _detect(self, detector: Detector, image: npt.NDArray[np.uint8], due: list[int],
+                class_confidence: dict[str, float]) -> list[list[Detection]]:
         """Detections of the windows ``due``, in order: the windows that share an input size share a call."""
         out: dict[int, list[Detection]] = {}
         for size in dict.fromkeys(detector.input_size(self.windows[i].input_size) for i in due):
             group = [i for i in due if detector.input_size(self.windows[i].input_size) == size]
-            found = detector.detect_crops(image, [self.windows[i].crop for i in group], size=size[0])
+            found = detector.detect_crops(image, [self.windows[i].crop for i in group], size=size[0],
+                                          class_confidence=class_confidence)
             out.update(zip(group, found, strict=True))
         return [out[i] for i in due]
 

@@ -31,11 +31,12 @@ from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, blob, cues_for, cu
 from models.behaviour_onnx import feature_model
 from models.data.labels import Box, read_yolo
 from models.infer import OnnxDetector
+from vision.clerk import CUE_CONFIDENCE
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTOR = ROOT / "models/counterwatch-det-v1.onnx"
 PERSON_CONF = 0.3  # edge default detector.confidence
-CUE_CONF = 0.05
+CUE_CONF = CUE_CONFIDENCE  # the floor the edge hands the stage its cues at (vision/clerk.py)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 

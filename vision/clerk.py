@@ -20,6 +20,12 @@ from vision.letterbox import PAD_VALUE, FloatArray, Image, letterbox_into
 
 Box = tuple[float, float, float, float]
 
+# The cues were trained and evaluated with every phone / food / drink box down to this detector score
+# (models/behaviour_data.py), so the edge hands the stage its candidates down to the same floor, whatever
+# floor the other rules use; at 0.3 a weakly seen phone would be a cue of 0 the head never learned from.
+CUE_LABELS = ("phone", "food", "drink")
+CUE_CONFIDENCE = 0.05
+
 
 class CueObject(Protocol):
     """A detector box used as a cue (edge ``Detection``, models ``ObjectBox``)."""

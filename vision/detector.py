@@ -14,7 +14,7 @@ works on its own arrays.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,17 +123,26 @@ class Detector:
         h, w = image.shape[:2]
         return self.detect_crops(image, [(0, 0, w, h)], confidence=confidence, iou=iou)[0]
 
+    def floor(self, label: str) -> float:
+        """The detector's own confidence floor for ``label``."""
+        return self.class_confidence.get(label, self.confidence)
+
     def detect_crops(self, frame: Image, rects: Sequence[Rect], *, confidence: float | None = None,
-                     iou: float | None = None, size: int | None = None) -> list[list[Detection]]:
+                     iou: float | None = None, size: int | None = None,
+                     class_confidence: Mapping[str, float] | None = None) -> list[list[Detection]]:
         """Detect in each rectangle of ``frame``; boxes come back in frame coordinates.
 
         ``confidence`` / ``iou`` override the detector's own for this call only (an evaluation's low floor);
-        with ``confidence`` every class uses it, per-class floors included. ``size``: a smaller network
-        input for this call (:meth:`input_size`), for crops that would only be upscaled into the full one."""
+        with ``confidence`` every class uses it, per-class floors included; ``class_confidence`` then
+        overrides single classes (a second stage's low cue floor). ``size``: a smaller network input for this
+        call (:meth:`input_size`), for crops that would only be upscaled into the full one."""
         if not rects:
             return []
         raw, transforms = self.infer(frame, rects, size=size)
         floors = self._col_confidence if confidence is None else np.full_like(self._col_confidence, confidence)
+        if class_confidence:
+            floors = np.array([class_confidence.get(label, f) for label, f in zip(self._col_labels, floors,
+                                                                                   strict=True)], np.float32)
         nms_iou = self.iou if iou is None else iou
         return [self._decode(raw[i], transforms[i], rects[i], floors, nms_iou) for i in range(len(rects))]
 
