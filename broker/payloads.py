@@ -41,6 +41,7 @@ def utcnow() -> datetime:
 # the database (PostgreSQL INTEGER, JSON without NaN) or a page cannot hold.
 MAX_INT = 2**31 - 1  # counters stored in INTEGER columns
 MAX_JSON_INT = 2**53  # figures kept in JSON (exact in every JSON reader)
+FPS_MAX = 1000  # a camera health report's frame rate (a file replayed fast runs far above real time)
 DetailKey = Annotated[str, Field(min_length=1, max_length=64)]
 DetailText = Annotated[str, Field(max_length=8192)]  # room for broker.boxes' MAX_BOXES boxes
 DetailInt = Annotated[int, Field(ge=-MAX_JSON_INT, le=MAX_JSON_INT)]
@@ -216,7 +217,7 @@ class CameraHealth(_Message):
     at: UtcDatetime
     # error: the edge's analysis of this camera failed (detail: why); it restarts with back-off
     status: Literal["ok", "offline", "frozen", "obstructed", "dark", "error"]
-    fps: float = Field(ge=0, le=1000)
+    fps: float = Field(ge=0, le=FPS_MAX)
     last_frame_at: UtcDatetime | None = None
     detail: str | None = Field(default=None, max_length=256)
 
