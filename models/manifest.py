@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from models.metrics import ClassMetrics
+from models.metrics import ClassMetrics, GroupRecall
 from models.person_metrics import PersonEvaluation
 from vision import operating
 from vision.identity import sha256_file
@@ -107,6 +107,8 @@ class SignVerifier(BaseModel):
     data_counts: dict[str, Any]
     ms_per_crop_mean: float | None = None
     metrics: dict[str, Evaluation] = Field(default_factory=dict)  # two-stage (detector + verifier) runs
+    # Per run of ``metrics``: pause-sign recall per group (layout, second line, small) at the threshold.
+    sign_groups: dict[str, dict[str, GroupRecall]] = Field(default_factory=dict)
     caveats: list[str] = Field(default_factory=list)
 
 
