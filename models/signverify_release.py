@@ -148,7 +148,8 @@ def main(args: argparse.Namespace) -> int:
                       "val_images": len(cands), "val_signs": int(sum(len(c[3]) for c in cands))}))
 
     shipped = args.out_dir / args.name
-    shutil.copyfile(args.onnx, shipped)
+    if not shipped.exists() or not shipped.samefile(args.onnx):
+        shutil.copyfile(args.onnx, shipped)
     cfg = VerifierConfig(path=shipped, crop=spec, min_det=min_det, weight=weight, suppression=rule)
     with tempfile.TemporaryDirectory(prefix="cw-sample-") as tmp:
         build_sample(args.shared, Path(tmp))
@@ -172,15 +173,22 @@ def main(args: argparse.Namespace) -> int:
 
     manifest_path = args.out_dir / "manifest.json"
     manifest = load(manifest_path)
-    counts = {s: json.loads((args.crops / f"crops-{s}-{args.size}.json").read_text())["counts"]
-              for s in ("train", "val")}
+    previous = manifest.sign_verifier
+    if args.run is None:  # re-calibrating the shipped network: its training record and crops stand
+        if previous is None or previous.sha256 != sha256_of(shipped):
+            raise SystemExit("--run is needed unless --onnx is the verifier the manifest ships")
+        training, counts = previous.training, previous.data_counts["crops"]
+    else:
+        training = training_info(args.run)
+        counts = {s: json.loads((args.crops / f"crops-{s}-{args.size}.json").read_text())["counts"]
+                  for s in ("train", "val")}
     crop_ms = [r.verifier_ms_per_crop_mean for r in reports.values() if r.verifier_ms_per_crop_mean]
     entry = SignVerifier(
         file=shipped.name, sha256=sha256_of(shipped), size_bytes=shipped.stat().st_size,
         input=VerifierInput(size=args.size, margin=args.margin), min_det=min_det, weight=weight,
         threshold=threshold, suppress_iou=rule.iou if rule else None,
         suppress_containment=rule.containment if rule else None,
-        detector_sha256=manifest.sha256, training=training_info(args.run),
+        detector_sha256=manifest.sha256, training=training,
         data_counts={"crops": counts, "calibration": {
             "data": str(args.calib), "split": "val", "images": len(cands),
             "signs": int(sum(len(c[3]) for c in cands)), "precision_target": args.precision,
@@ -237,7 +245,8 @@ def main(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", type=Path, required=True)
-    p.add_argument("--run", type=Path, required=True, help="var/runs/<name> of the verifier")
+    p.add_argument("--run", type=Path, default=None,
+                   help="var/runs/<name> of the verifier; omit to re-calibrate the shipped one (same ONNX)")
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--margin", type=float, default=0.15)
     p.add_argument("--precision", type=float, default=0.98,
