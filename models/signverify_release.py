@@ -180,6 +180,8 @@ def main(args: argparse.Namespace) -> int:
         training, counts = previous.training, previous.data_counts["crops"]
     else:
         training = training_info(args.run)
+        if training.settings.get("init_onnx"):  # fine-tuned from a shipped verifier, not from the COCO init
+            training = training.model_copy(update={"init_weights": Path(str(training.settings["init_onnx"])).name})
         counts = {s: json.loads((args.crops / f"crops-{s}-{args.size}.json").read_text())["counts"]
                   for s in ("train", "val")}
     crop_ms = [r.verifier_ms_per_crop_mean for r in reports.values() if r.verifier_ms_per_crop_mean]
@@ -259,7 +261,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--crops", type=Path, default=ROOT / "var/signverify-x4")
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared")
     p.add_argument("--out-dir", type=Path, default=ROOT / "models")
-    p.add_argument("--name", default="counterwatch-signverify-v2.onnx")
+    p.add_argument("--name", default="counterwatch-signverify-v3.onnx")
     return p
 
 
