@@ -216,6 +216,16 @@ def verify_behaviour(path: Path) -> Path | None:
     return None if entry is None else _checked(manifest_path, entry.file, entry.sha256)
 
 
+def sign_candidate_floor(path: Path) -> dict[str, float]:
+    """The ``detector.class_confidence`` that passes the sign verifier every candidate it was calibrated on
+    (``{"pause_sign": min_det}``); empty where no manifest or no verifier ships (the edge's defaults stand)."""
+    try:
+        entry = load(path).sign_verifier
+    except ManifestError:
+        return {}
+    return {} if entry is None else {"pause_sign": entry.min_det}
+
+
 def now_utc() -> datetime:
     from datetime import UTC
 

@@ -38,3 +38,14 @@ def test_the_check_catches_a_config_without_the_floor() -> None:
     assert sign_floor({"detector": {"confidence": 0.08}}) == 0.08
     assert sign_floor({"detector": {"confidence": 0.08}, "sign": {"verifier": False}}) is None
     assert sign_floor({"detector": {"class_confidence": {"pause_sign": 0.01}}}) == 0.01
+
+
+def test_demo_configs_give_the_verifier_its_calibrated_candidates(tmp_path: Path) -> None:
+    """`counterwatch up` writes the demo's edge configuration itself: the same floor, from the manifest."""
+    from counterwatch.up import demo_edge_config, edge_config
+
+    entry = load(ROOT / "models").sign_verifier
+    assert entry is not None
+    for config in (demo_edge_config(1883, "http://127.0.0.1:8000", "token", "secret", tmp_path),
+                   edge_config("clip.mp4", 1883, "http://127.0.0.1:8000", "token", "secret", tmp_path)):
+        assert sign_floor(config) == entry.min_det
