@@ -31,11 +31,13 @@ import yaml
 from broker.credentials import Registry, Role
 from broker.mosquitto import free_port, wait_for_port
 from counterwatch.samples import DEMO_CAMERAS, demo_clip
+from models.manifest import sign_candidate_floor
 
 SITE = "hall1"
 DEVICE = "edge1"
 CAMERA = "cam1"
 WINDOW = "w01"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def _port(preferred: int) -> int:
@@ -103,6 +105,8 @@ def demo_edge_config(mqtt_port: int, dashboard_url: str, upload_token: str, pass
         "evidence": {"dir": str(data_dir / "edge-evidence"), "pre_roll_s": 5, "post_roll_s": 5},
         "rules": rules,
         "service_hours": {"timezone": "Asia/Shanghai", "weekly": ALWAYS},  # demo: the hall never closes
+        # the sign verifier sees every pause_sign candidate it was calibrated on (models/manifest.json min_det)
+        "detector": {"class_confidence": sign_candidate_floor(MODELS)},
         "sign": {"ocr": False},  # the printed sign's ArUco marker and the detector see it; OCR only costs CPU
         "cameras": cameras,
     }
@@ -117,6 +121,7 @@ def edge_config(source: str, mqtt_port: int, dashboard_url: str, upload_token: s
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "username": DEVICE, "password": password},
         "dashboard": {"url": dashboard_url, "token": upload_token},
         "outbox": {"path": str(data_dir / "edge-outbox.sqlite")},
+        "detector": {"class_confidence": sign_candidate_floor(MODELS)},
         "cameras": [
             {
                 "id": CAMERA,

@@ -21,7 +21,8 @@ DATASET = ROOT / "var/datasets/counterwatch-v1"
 def _build_dataset(args: argparse.Namespace) -> int:
     from models.data.build import BuildConfig, build
 
-    cfg = BuildConfig(shared=args.shared, out=args.out, teacher=args.teacher, seed=args.seed)
+    teacher = None if str(args.teacher) == "none" else args.teacher
+    cfg = BuildConfig(shared=args.shared, out=args.out, teacher=teacher, seed=args.seed)
     if args.scale != 1.0:
         cfg.sign_composites = {k: max(1, int(v * args.scale)) for k, v in cfg.sign_composites.items()}
         cfg.footwear_composites = {k: max(1, int(v * args.scale)) for k, v in cfg.footwear_composites.items()}
@@ -93,7 +94,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = msub.add_parser("build-dataset", help="assemble the YOLO dataset from ../shared (+ synthetic signs)")
     p.add_argument("--shared", type=Path, default=SHARED)
     p.add_argument("--out", type=Path, default=DATASET)
-    p.add_argument("--teacher", type=Path, default=TEACHER_ONNX, help="COCO teacher ONNX for pseudo-labels")
+    p.add_argument("--teacher", type=Path, default=TEACHER_ONNX,
+                   help="COCO teacher ONNX for pseudo-labels; 'none': no person/drink/food pseudo-labels "
+                   "(the sign and footwear composites come out identical)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=1.0, help="multiply the number of synthetic composites")
     p.set_defaults(handler=_build_dataset)
@@ -169,6 +172,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sign-fonts", nargs="+", default=["wqy"], choices=["wqy", "lxgw"],
                    help="font families of the signs: wqy (the held-out font) or lxgw (never used anywhere "
                    "else: a fresh check)")
+    p.add_argument("--two-line-p", type=float, default=0.0,
+                   help="share of two-line placards (暂停服务 / 请到其他窗口办理) among the signs and look-alikes; "
+                   "0 keeps the CI sample's images")
     p.set_defaults(handler=_sample)
 
     p = msub.add_parser("dataset-from-reviews", help="pull reviewed events from the dashboard as YOLO data")

@@ -25,7 +25,8 @@ from pydantic import BaseModel
 
 from models.data.labels import read_yolo
 from models.manifest import OperatingPoint
-from models.metrics import ClassAccumulator, ClassMetrics
+from models.metrics import ClassAccumulator, ClassMetrics, GroupRecall
+from models.signverify_groups import GroupAccumulator, sign_records
 from vision import operating
 from vision.detector import DetectionArrays, Detector
 from vision.taxonomy import CLASS_ID, CLASSES, label_of
@@ -47,6 +48,8 @@ class EvalReport(BaseModel):
     sign_verifier: str | None = None
     verifier_crops: int = 0
     verifier_ms_per_crop_mean: float | None = None
+    # pause-sign recall per group at ``conf`` where the data records its signs (models/signverify_groups.py)
+    sign_groups: dict[str, GroupRecall] = {}
 
 
 class VerifierConfig(BaseModel):
@@ -104,6 +107,7 @@ def evaluate(model: Path, data: Path, split: str | None = None, class_map: str =
     if not paths:
         raise FileNotFoundError(f"no images in {images_dir}")
     acc = {c: ClassAccumulator() for c in range(len(CLASSES))}
+    groups = GroupAccumulator(sign_records(images_dir.parent.parent))
     timings: list[float] = []
     crop_ms: list[float] = []
     for path in paths:
@@ -127,6 +131,8 @@ def evaluate(model: Path, data: Path, split: str | None = None, class_map: str =
         for c, a in acc.items():
             sel = det.classes == c
             a.add(det.boxes[sel], det.scores[sel], gt_boxes[gt_cls == c])
+        sign = det.classes == CLASS_ID["pause_sign"]
+        groups.add(path.stem, w, det.boxes[sign], det.scores[sign], gt_boxes[gt_cls == CLASS_ID["pause_sign"]], conf)
     mapped = scored_classes(detector.names)
     return EvalReport(
         model=str(model),
@@ -141,6 +147,7 @@ def evaluate(model: Path, data: Path, split: str | None = None, class_map: str =
         sign_verifier=str(verifier.path) if verifier else None,
         verifier_crops=len(crop_ms),
         verifier_ms_per_crop_mean=round(statistics.fmean(crop_ms), 3) if crop_ms else None,
+        sign_groups=groups.result(),
     )
 
 
@@ -152,6 +159,8 @@ def format_table(report: EvalReport) -> str:
     for name, m in report.classes.items():
         lines.append(f"{name:<12}{m.gt:>6}{m.images:>6}{m.precision:>8.3f}{m.recall:>8.3f}{m.ap50:>8.3f}"
                      f"{m.recall_at_p95:>8.3f}")
+    for name, g in report.sign_groups.items():
+        lines.append(f"  pause_sign group {name}: {g.found}/{g.gt} found, recall {g.recall:.3f}")
     return "\n".join(lines)
 
 

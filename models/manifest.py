@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from models.metrics import ClassMetrics
+from models.metrics import ClassMetrics, GroupRecall
 from models.person_metrics import PersonEvaluation
 from vision import operating
 from vision.identity import sha256_file
@@ -107,6 +107,8 @@ class SignVerifier(BaseModel):
     data_counts: dict[str, Any]
     ms_per_crop_mean: float | None = None
     metrics: dict[str, Evaluation] = Field(default_factory=dict)  # two-stage (detector + verifier) runs
+    # Per run of ``metrics``: pause-sign recall per group (layout, second line, small) at the threshold.
+    sign_groups: dict[str, dict[str, GroupRecall]] = Field(default_factory=dict)
     caveats: list[str] = Field(default_factory=list)
 
 
@@ -250,6 +252,16 @@ def verify_behaviour(path: Path) -> Path | None:
     manifest_path = path / MANIFEST_NAME if path.is_dir() else path
     entry = load(manifest_path).behaviour
     return None if entry is None else _checked(manifest_path, entry.file, entry.sha256)
+
+
+def sign_candidate_floor(path: Path) -> dict[str, float]:
+    """The ``detector.class_confidence`` that passes the sign verifier every candidate it was calibrated on
+    (``{"pause_sign": min_det}``); empty where no manifest or no verifier ships (the edge's defaults stand)."""
+    try:
+        entry = load(path).sign_verifier
+    except ManifestError:
+        return {}
+    return {} if entry is None else {"pause_sign": entry.min_det}
 
 
 def now_utc() -> datetime:

@@ -54,6 +54,14 @@ class ClassMetrics(BaseModel):
     recall_at_p95: float  # best recall among thresholds whose precision is >= 0.95
 
 
+class GroupRecall(BaseModel):
+    """Recall of one group of ground-truth boxes at the operating threshold (models/signverify_groups.py)."""
+
+    gt: int
+    found: int
+    recall: float
+
+
 @dataclass
 class ClassAccumulator:
     scores: list[npt.NDArray[np.float32]] = field(default_factory=list)

@@ -17,7 +17,15 @@ import cv2
 import numpy as np
 
 from models.data import signs
-from models.data.build import Background, Product, Writer, footwear_composite, load_products, sign_composite
+from models.data.build import (
+    Background,
+    Product,
+    SignRecord,
+    Writer,
+    footwear_composite,
+    load_products,
+    sign_composite,
+)
 from models.data.labels import Box, read_yolo
 from models.data.split import source_stem
 from models.taxonomy import CLASS_ID, SUSPISENSE_TO_OURS
@@ -46,9 +54,11 @@ def _cctv_frames(clip: Path, every: int = 10, width: int = 800) -> list[Backgrou
 
 
 def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs_n: int = 80,
-                 feet: int = 60, sign_fonts: tuple[str, ...] = signs.HELDOUT_FONT_FAMILIES
+                 feet: int = 60, sign_fonts: tuple[str, ...] = signs.HELDOUT_FONT_FAMILIES, two_line_p: float = 0.0
                  ) -> dict[str, dict[str, int]]:
-    """Write ``out/images/sample`` + ``out/labels/sample`` and return counts per source and class."""
+    """Write ``out/images/sample`` + ``out/labels/sample`` and return counts per source and class. The CI
+    sample keeps ``two_line_p=0`` (its images predate the two-line placard and stay bit-identical); each
+    sign's layout is recorded in ``sources.jsonl`` for per-group recall."""
     rng = np.random.default_rng(seed)
     for kind in ("images", "labels"):
         (out / kind / SAMPLE_SPLIT).mkdir(parents=True, exist_ok=True)
@@ -66,8 +76,10 @@ def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs
     faces = signs.available_faces(sign_fonts)
     for i in range(signs_n):
         bg = frames[int(rng.integers(len(frames)))]
-        img, boxes = sign_composite(bg, rng, faces, negative=i % 4 == 3, tint_p=0.0)
-        writer.write(SAMPLE_SPLIT, "synthetic-signs", f"sign_{i:04d}", img, boxes)
+        record = SignRecord()
+        img, boxes = sign_composite(bg, rng, faces, negative=i % 4 == 3, tint_p=0.0, record=record,
+                                    two_line_p=two_line_p)
+        writer.write(SAMPLE_SPLIT, "synthetic-signs", f"sign_{i:04d}", img, boxes, record)
     products: list[Product] = load_products(shared / "datasets/footwear-sbs", only="val")["val"]
     for i in range(feet):
         bg = frames[int(rng.integers(len(frames)))]
@@ -80,6 +92,6 @@ def build_sample(shared: Path, out: Path, seed: int = 7, phones: int = 60, signs
 
 def main(args: argparse.Namespace) -> int:
     counts = build_sample(args.shared, args.out, args.seed, signs_n=args.signs, phones=args.phones,
-                          feet=args.feet, sign_fonts=tuple(args.sign_fonts))
+                          feet=args.feet, sign_fonts=tuple(args.sign_fonts), two_line_p=args.two_line_p)
     print(json.dumps(counts, indent=2))
     return 0

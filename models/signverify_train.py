@@ -3,6 +3,8 @@
     python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --epochs 14
     python -m models.signverify_train --crops var/signverify --size 64 --name sv-64 --resume
     python -m models.signverify_train --ensemble var/runs/sv-a var/runs/sv-b --name sv-64-ens --size 64
+    python -m models.signverify_train --init-onnx models/counterwatch-signverify-v2.onnx --crops var/signverify-x4b \
+        --name sv-64-ft --epochs 1 --lr 1e-3      # fine-tune a shipped verifier (every member) on new crops
 
 Input: ``crops-train-<size>.npz`` / ``crops-val-<size>.npz`` from ``counterwatch models verifier-crops``.
 Writes ``var/runs/<name>/``: train.log, results.csv, run_settings.json, last.pt (every epoch, with the
@@ -110,6 +112,11 @@ def average_precision(scores: np.ndarray, labels: np.ndarray) -> tuple[float, fl
     return ap, float(recall[good].max()) if good.any() else 0.0
 
 
+def predict_mean(nets: list[VerifierNet], x: np.ndarray) -> np.ndarray:
+    """Mean P(sign) of the members (one member: its own)."""
+    return np.mean([predict(n, x) for n in nets], axis=0)
+
+
 def predict(net: nn.Module, x: np.ndarray, batch: int = 512) -> np.ndarray:
     net.eval()
     out = []
@@ -132,6 +139,47 @@ def export_onnx(net: nn.Module, size: int, path: Path, *, sigmoid: bool = True) 
         torch.onnx.export(graph, (dummy,), str(path), **kwargs)
 
 
+def nets_from_onnx(path: Path) -> list[VerifierNet]:
+    """The members of an exported verifier (one net or a :class:`MeanOfSigmoids` ensemble) as trainable nets.
+    The export folded each BatchNorm into its conv (weight and bias); the conv takes the folded weight and
+    its BatchNorm becomes the identity plus the folded bias (mean 0, variance 1 - eps, scale 1), so the nets
+    start exactly where the shipped file is (checked against onnxruntime by the caller)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    weights = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    gemms = [n for n in model.graph.node if n.op_type == "Gemm"]
+    per_net = 6
+    if not gemms or len(convs) != per_net * len(gemms):
+        raise ValueError(f"{path}: {len(convs)} convs for {len(gemms)} heads; not a VerifierNet export")
+    nets = []
+    for k, gemm in enumerate(gemms):
+        w0 = weights[convs[k * per_net].input[1]]
+        net = VerifierNet(int(w0.shape[0]))
+        blocks = [m for m in net.features if isinstance(m, nn.Sequential)]
+        for blk, node in zip(blocks, convs[k * per_net : (k + 1) * per_net], strict=True):
+            conv, bn = blk[0], blk[1]
+            conv.weight.data = torch.from_numpy(weights[node.input[1]].copy())
+            bn.weight.data.fill_(1.0)
+            bn.bias.data = torch.from_numpy(weights[node.input[2]].copy())
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+        linear = net.head[3]
+        linear.weight.data = torch.from_numpy(weights[gemm.input[1]].copy())
+        linear.bias.data = torch.from_numpy(weights[gemm.input[2]].copy())
+        nets.append(net)
+    return nets
+
+
+def freeze_batchnorm(net: nn.Module) -> None:
+    """Fine-tuning: BatchNorm keeps its (folded) statistics; batch statistics would move every feature."""
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.eval()
+
+
 def export_ensemble(members: list[Path], size: int, run: Path, name: str) -> Path:
     """One ONNX averaging the members' P(sign) (each member's best.pt). ``run`` gets run_settings.json
     naming the members and their settings, and the members' results.csv rows, for the manifest."""
@@ -142,7 +190,10 @@ def export_ensemble(members: list[Path], size: int, run: Path, name: str) -> Pat
         member_settings = json.loads((member / "run_settings.json").read_text())
         best = torch.load(member / "best.pt", weights_only=False)
         net = VerifierNet(int(member_settings.get("width", 16)))
-        net.load_state_dict(best["net"])
+        state = best["net"]
+        if all(k.startswith("0.") for k in state):  # saved as a one-member ModuleList
+            state = {k[2:]: v for k, v in state.items()}
+        net.load_state_dict(state)
         nets.append(net)
         settings["ensemble_of"].append({"run": member.name, "best_epoch": int(best["epoch"]) + 1,
                                         "val_ap": float(best["val_ap"]), **member_settings})
@@ -172,7 +223,9 @@ def main(args: argparse.Namespace) -> int:
     log.info("train %d crops (%d sign), val %d crops (%d sign), size %d", len(y_tr), pos, len(y_va),
              int(y_va.sum()), args.size)
     torch.manual_seed(args.seed)
-    net = VerifierNet(args.width)
+    # One net from scratch, or every member of a shipped verifier (fine-tuning, BatchNorm frozen).
+    nets: list[VerifierNet] = nets_from_onnx(args.init_onnx) if args.init_onnx else [VerifierNet(args.width)]
+    net = nn.ModuleList(nets)
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps_per_epoch = (len(y_tr) + args.batch - 1) // args.batch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch,
@@ -198,6 +251,8 @@ def main(args: argparse.Namespace) -> int:
     for epoch in range(start, args.epochs):
         t0 = time.perf_counter()
         net.train()
+        if args.init_onnx:
+            freeze_batchnorm(net)
         gen.manual_seed(args.seed * 1000 + epoch)  # the same batches after a resume
         order = torch.randperm(len(y_tr), generator=gen).numpy()
         losses = []
@@ -205,13 +260,14 @@ def main(args: argparse.Namespace) -> int:
             idx = np.sort(order[i : i + args.batch])
             x = augment(to_tensor(x_tr[idx]), gen)
             y = torch.from_numpy(y_tr[idx]).float()[:, None]
-            loss = functional.binary_cross_entropy_with_logits(net(x), y, pos_weight=pos_weight)
+            loss = sum((functional.binary_cross_entropy_with_logits(m(x), y, pos_weight=pos_weight) for m in nets),
+                       torch.zeros(()))
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             losses.append(float(loss.detach()))
-        ap, r95 = average_precision(predict(net, x_va), y_va)
+        ap, r95 = average_precision(predict_mean(nets, x_va), y_va)
         secs = time.perf_counter() - t0
         log.info("epoch %d/%d loss %.4f val AP %.4f R@P95 %.4f (%.0f s)", epoch + 1, args.epochs,
                  float(np.mean(losses)), ap, r95, secs)
@@ -225,7 +281,10 @@ def main(args: argparse.Namespace) -> int:
                     "best_ap": best_ap, "settings": settings}, run / "last.pt")
     best = torch.load(run / "best.pt", weights_only=False)
     net.load_state_dict(best["net"])
-    export_onnx(net, args.size, run / f"{args.name}.onnx")
+    if len(nets) == 1:
+        export_onnx(nets[0], args.size, run / f"{args.name}.onnx")
+    else:
+        export_onnx(MeanOfSigmoids(list(nets)), args.size, run / f"{args.name}.onnx", sigmoid=False)
     log.info("exported %s (best epoch %d, val AP %.4f)", run / f"{args.name}.onnx", int(best["epoch"]) + 1,
              float(best["val_ap"]))
     return 0
@@ -244,6 +303,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--init-onnx", type=Path, default=None,
+                   help="start from this exported verifier (every member of an ensemble), BatchNorm frozen")
     p.add_argument("--ensemble", type=Path, nargs="+", metavar="RUN",
                    help="no training: export one ONNX averaging these runs' best.pt verifiers")
     return p

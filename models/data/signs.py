@@ -5,7 +5,9 @@ Two kinds of sign are rendered:
 * the project's own printable sign, in the layout the edge's ``counterwatch sign`` prints (portrait A4:
   暂停服务 / Service paused, a large DICT_4X4_50 ArUco marker with id = window % 50, the window number);
   the detector must find it even where the marker is too small or blurred to decode;
-* generic placards (暂停服务 / 暂停办理 / 暂停受理) in several fonts, colours and stands.
+* generic placards (暂停服务 / 暂停办理 / 暂停受理) in several fonts, colours and stands;
+* the common two-line placard: 暂停服务 over a second line of similar weight (请到其他窗口办理 …), landscape
+  or portrait (the long line wrapped), sometimes with the first line on a coloured header band.
 
 Hard negatives (placards with other text: 欢迎光临, 请排队等候, 窗口 5 …) are rendered the same way and pasted
 unlabelled, so the detector learns the words, not "a rectangle on a desk". Fonts are split into families
@@ -30,6 +32,13 @@ ARUCO_DICT = cv2.aruco.DICT_4X4_50
 
 PAUSE_TEXTS = ("暂停服务", "暂停办理", "暂停受理")
 PAUSE_SUBTITLES = ("Service paused", "Service Suspended", "Suspended", "请到其他窗口办理", "Closed", "")
+# Second lines of the two-line placard (暂停服务 / 请到其他窗口办理 is the one seen at most counters).
+TWO_LINE_SECONDS = ("请到其他窗口办理", "请到其他窗口办理", "请到其他窗口办理", "请到临近窗口办理", "请您谅解",
+                    "给您带来不便敬请谅解", "Please use another window")
+# Two-line look-alikes: the same layout with other words, pasted unlabelled.
+DISTRACTOR_TWO_LINES = (("综合窗口", "请排队等候"), ("正在服务", "请稍候"), ("欢迎光临", "Welcome"),
+                        ("咨询服务", "请出示证件"), ("便民服务", "请排队等候"), ("收费窗口", "请出示证件"),
+                        ("服务之星", "欢迎监督"), ("请勿吸烟", "No smoking"))
 DISTRACTOR_TEXTS = (
     "欢迎光临", "请排队等候", "综合窗口", "咨询服务", "办理中", "服务之星", "请出示证件", "收费窗口",
     "正在服务", "请稍候", "便民服务", "窗口 5", "Welcome", "Information", "请勿吸烟", "党员示范岗",
@@ -175,6 +184,50 @@ def render_placard(text: str, face: FontFace, rng: np.random.Generator, subtitle
     return _with_alpha(np.asarray(img).copy())
 
 
+def _wrap(text: str) -> list[str]:
+    """A long Chinese line broken in two where a printer would (请到其他 / 窗口办理); Latin text stays whole."""
+    if len(text) < 6 or text.isascii():
+        return [text]
+    cut = len(text) // 2
+    return [text[:cut], text[cut:]]
+
+
+def render_two_line(text: str, second: str, face: FontFace, rng: np.random.Generator) -> RGBA:
+    """The two-line counter placard: ``text`` (暂停服务) over ``second`` (请到其他窗口办理) of similar weight,
+    unlike :func:`render_placard`'s small subtitle. Landscape (lines stacked) or portrait (the long line
+    wrapped); sometimes the first line sits on a coloured header band above a light body."""
+    bg, fg = PALETTES[int(rng.integers(len(PALETTES)))]
+    portrait = rng.random() < 0.3
+    if portrait:
+        w = int(rng.integers(240, 420))
+        h = int(w * rng.uniform(1.1, 1.5))
+        seconds = _wrap(second)
+    else:
+        w = int(rng.integers(360, 720))
+        h = int(w * rng.uniform(0.38, 0.75))
+        seconds = [second]
+    img = PILImage.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(img)
+    m = int(min(w, h) * 0.06)
+    first_share = rng.uniform(0.4, 0.6) if len(seconds) == 1 else rng.uniform(0.3, 0.45)
+    split_y = m + (h - 2 * m) * first_share
+    second_fg = fg
+    if rng.random() < 0.35:  # header band: first line on the colour, the rest dark on white / light
+        light = min(bg) > 200
+        band, fg = ((200, 20, 25), (255, 255, 255)) if light else (bg, fg)
+        draw.rectangle((0, 0, w, split_y + m / 2), fill=band)
+        draw.rectangle((0, split_y + m / 2, w, h), fill=(250, 250, 245))
+        second_fg = (20, 20, 20)
+    elif rng.random() < 0.5:
+        draw.rectangle((m // 2, m // 2, w - m // 2, h - m // 2), outline=fg, width=max(2, m // 3))
+    _draw_centered(draw, (m * 1.5, m, w - m * 1.5, split_y), text, face, fg)
+    row = (h - m - split_y - m / 2) / len(seconds)
+    for i, line in enumerate(seconds):
+        top = split_y + m / 2 + i * row
+        _draw_centered(draw, (m * 2, top, w - m * 2, top + row * 0.92), line, face, second_fg)
+    return _with_alpha(np.asarray(img).copy())
+
+
 def _with_alpha(rgb: Image) -> RGBA:
     """PIL draws RGB; everything downstream is OpenCV BGR(A)."""
     alpha = np.full((*rgb.shape[:2], 1), 255, dtype=np.uint8)
@@ -195,22 +248,51 @@ def add_stand(card: RGBA, rng: np.random.Generator) -> tuple[RGBA, int]:
     return out, h
 
 
-def pause_sign(rng: np.random.Generator, faces: list[FontFace]) -> tuple[RGBA, int]:
-    """A random positive: the project's sign (40%) or a placard; maybe on a stand.
-    Returns (RGBA, labelled card height from the top)."""
+@dataclass(frozen=True)
+class Sign:
+    """A rendered positive: BGRA image, the labelled card height from the top (the stand is not labelled),
+    its layout (``project``, ``placard``, ``two_line``) and its second line ("" if none), which the
+    evaluation's per-group recall reads back from sources.jsonl."""
+
+    rgba: RGBA
+    label_h: int
+    layout: str
+    second: str = ""
+
+
+TWO_LINE_P = 0.25  # share of two-line placards among positives and look-alikes (dataset builds)
+
+
+def pause_sign(rng: np.random.Generator, faces: list[FontFace], two_line_p: float = TWO_LINE_P) -> Sign:
+    """A random positive: the two-line placard (``two_line_p``), else the project's sign (40%) or a one-line
+    placard with an optional small subtitle; maybe on a stand. With ``two_line_p=0`` the draws from ``rng``
+    are those of the generator before the two-line layout existed (the CI sample stays bit-identical)."""
     face = faces[int(rng.integers(len(faces)))]
-    if rng.random() < 0.4:
+    if two_line_p and rng.random() < two_line_p:
+        layout = "two_line"
+        text = PAUSE_TEXTS[int(rng.integers(len(PAUSE_TEXTS)))]
+        second = TWO_LINE_SECONDS[int(rng.integers(len(TWO_LINE_SECONDS)))]
+        card = render_two_line(text, second, face, rng)
+    elif rng.random() < 0.4:
+        layout, second = "project", ""
         card = render_project_sign(int(rng.integers(1, 100)), face, width=int(rng.integers(300, 600)))
     else:
+        layout = "placard"
         text = PAUSE_TEXTS[int(rng.integers(len(PAUSE_TEXTS)))]
-        subtitle = PAUSE_SUBTITLES[int(rng.integers(len(PAUSE_SUBTITLES)))] if rng.random() < 0.6 else ""
-        card = render_placard(text, face, rng, subtitle)
+        second = PAUSE_SUBTITLES[int(rng.integers(len(PAUSE_SUBTITLES)))] if rng.random() < 0.6 else ""
+        card = render_placard(text, face, rng, second)
     if rng.random() < 0.4:
-        return add_stand(card, rng)
-    return card, card.shape[0]
+        card, label_h = add_stand(card, rng)
+        return Sign(card, label_h, layout, second)
+    return Sign(card, card.shape[0], layout, second)
 
 
-def distractor_sign(rng: np.random.Generator, faces: list[FontFace]) -> RGBA:
+def distractor_sign(rng: np.random.Generator, faces: list[FontFace], two_line_p: float = TWO_LINE_P) -> RGBA:
+    """A look-alike placard: one line, or (``two_line_p``) the two-line layout with other words."""
     face = faces[int(rng.integers(len(faces)))]
-    card = render_placard(DISTRACTOR_TEXTS[int(rng.integers(len(DISTRACTOR_TEXTS)))], face, rng)
+    if two_line_p and rng.random() < two_line_p:
+        first, second = DISTRACTOR_TWO_LINES[int(rng.integers(len(DISTRACTOR_TWO_LINES)))]
+        card = render_two_line(first, second, face, rng)
+    else:
+        card = render_placard(DISTRACTOR_TEXTS[int(rng.integers(len(DISTRACTOR_TEXTS)))], face, rng)
     return add_stand(card, rng)[0] if rng.random() < 0.4 else card

@@ -12,8 +12,10 @@ import pytest
 
 from counterwatch.cli import main as counterwatch
 from models.manifest import load, verify
+from models.metrics import GroupRecall
 from models.release import CI_SAMPLE
 from models.sample import SAMPLE_SPLIT, build_sample
+from models.signverify_release import CI_TWO_LINE, TWO_LINE_SEED, TWO_LINE_SIGNS
 
 pytestmark = pytest.mark.slow
 # CW_MODEL_DIR: check another model + manifest folder (a candidate) with the same tests.
@@ -72,3 +74,38 @@ def test_shipped_sign_verifier_holds_its_manifest_metrics(sample: Path, capsys: 
         assert got[key] >= getattr(expected, key) - MARGIN, (key, got, expected)
     detector_alone = load(MODELS).metrics[CI_SAMPLE].classes["pause_sign"]
     assert got["recall_at_p95"] > detector_alone.recall_at_p95  # the second stage pays for itself
+
+
+def _group_floor(want: GroupRecall) -> int:
+    """Signs a group may lose against the manifest: MARGIN of its size, at least one."""
+    return max(1, round(MARGIN * want.gt))
+
+
+def test_shipped_sign_verifier_holds_its_per_group_recall(sample: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CI sample's per-group pause-sign recall (layout, small signs) as the manifest records it."""
+    entry = load(MODELS).sign_verifier
+    assert entry is not None and CI_SAMPLE in entry.sign_groups, "the manifest records no per-group recall"
+    assert counterwatch(["models", "evaluate", "--model", str(verify(MODELS)), "--data", str(sample), "--split",
+                         SAMPLE_SPLIT, "--sign-verifier", "manifest", "--conf", str(entry.threshold), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["sign_groups"]
+    for name, want in entry.sign_groups[CI_SAMPLE].items():
+        assert got[name]["gt"] == want.gt, name
+        assert got[name]["found"] >= want.found - _group_floor(want), (name, got[name], want)
+
+
+def test_shipped_sign_verifier_holds_its_two_line_placard_figures(shared_dir: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """The two-line companion sample (every sign 暂停服务 over a second line such as 请到其他窗口办理, the
+    look-alikes two-line too), rebuilt as the release built it, against the manifest."""
+    entry = load(MODELS).sign_verifier
+    assert entry is not None and CI_TWO_LINE in entry.metrics
+    build_sample(shared_dir, tmp_path, seed=TWO_LINE_SEED, phones=0, feet=0, signs_n=TWO_LINE_SIGNS, two_line_p=1.0)
+    assert counterwatch(["models", "evaluate", "--model", str(verify(MODELS)), "--data", str(tmp_path), "--split",
+                         SAMPLE_SPLIT, "--sign-verifier", "manifest", "--conf", str(entry.threshold), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    got, want = report["classes"]["pause_sign"], entry.metrics[CI_TWO_LINE].classes["pause_sign"]
+    assert got["gt"] == want.gt
+    for key in ("ap50", "precision", "recall"):
+        assert got[key] >= getattr(want, key) - MARGIN, (key, got, want)
+    two_line = entry.sign_groups[CI_TWO_LINE]["two_line_placard"]
+    assert report["sign_groups"]["two_line_placard"]["found"] >= two_line.found - _group_floor(two_line)

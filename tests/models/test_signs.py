@@ -74,9 +74,9 @@ def test_pasted_sign_box_covers_the_visible_card() -> None:
     faces = signs.available_faces(signs.TRAIN_FONT_FAMILIES)
     for _ in range(20):
         bg = np.full((360, 480, 3), 90, np.uint8)
-        card, label_h = signs.pause_sign(rng, faces)
-        pasted = composite.paste(bg, card, rng, width_frac=(0.1, 0.3), cy_frac=(0.3, 0.8), label_h=label_h,
-                                 occlude_p=0.0)
+        sign = signs.pause_sign(rng, faces)
+        pasted = composite.paste(bg, sign.rgba, rng, width_frac=(0.1, 0.3), cy_frac=(0.3, 0.8),
+                                 label_h=sign.label_h, occlude_p=0.0)
         if pasted is None:
             continue
         x1, y1, x2, y2 = (int(v) for v in pasted.box)
@@ -103,3 +103,39 @@ def test_occlusion_shrinks_the_label_to_what_is_visible() -> None:
 
 def test_distractors_never_say_pause() -> None:
     assert not any(t.startswith("暂停") for t in signs.DISTRACTOR_TEXTS)
+
+
+def _ink_rows(card: np.ndarray, bands: int) -> np.ndarray:
+    """Share of pixels far from the card's dominant colour, per horizontal band."""
+    rgb = card[:, :, :3].astype(int)
+    bg = np.median(rgb.reshape(-1, 3), axis=0)
+    ink = (np.abs(rgb - bg).sum(axis=2) > 60).astype(np.float32)
+    return cv2.resize(ink, (1, bands), interpolation=cv2.INTER_AREA).ravel()
+
+
+def test_two_line_placard_draws_both_lines() -> None:
+    """暂停服务 over 请到其他窗口办理: ink in the top and the bottom half, in every layout variant drawn."""
+    rng = np.random.default_rng(2)
+    for face in signs.available_faces(signs.HELDOUT_FONT_FAMILIES + signs.TRAIN_FONT_FAMILIES):
+        for _ in range(4):
+            card = signs.render_two_line("暂停服务", "请到其他窗口办理", face, rng)
+            top, bottom = _ink_rows(card, 2)
+            assert top > 0.03 and bottom > 0.03, (face, top, bottom)
+
+
+def test_two_line_wraps_the_long_line_where_a_printer_would() -> None:
+    assert signs._wrap("请到其他窗口办理") == ["请到其他", "窗口办理"]
+    assert signs._wrap("请您谅解") == ["请您谅解"]
+    assert signs._wrap("Please use another window") == ["Please use another window"]
+
+
+def test_positives_record_their_layout() -> None:
+    faces = signs.available_faces(signs.TRAIN_FONT_FAMILIES)
+    rng = np.random.default_rng(4)
+    made = [signs.pause_sign(rng, faces) for _ in range(80)]
+    layouts = {s.layout for s in made}
+    assert layouts == {"project", "placard", "two_line"}
+    assert all(s.second in signs.TWO_LINE_SECONDS for s in made if s.layout == "two_line")
+    assert all(0 < s.label_h <= s.rgba.shape[0] for s in made)
+    old = [signs.pause_sign(np.random.default_rng(k), faces, two_line_p=0.0) for k in range(30)]
+    assert "two_line" not in {s.layout for s in old}

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from models.data import signs
-from models.data.build import Background, sign_composite
-from models.data.labels import Box
+from models.data.build import Background, SignRecord, sign_composite
 from models.manifest import ManifestError, load, verify, verify_sign_verifier
 from models.signverify import CropSpec, SignVerifier, Suppression, combine, crop, suppress
 
@@ -82,13 +81,13 @@ def _frame(shared_dir: Path) -> np.ndarray:
 def test_generator_records_placards_without_changing_the_image(shared_dir: Path) -> None:
     bg = Background(None, "holdout", "cctv0000", [], image=_frame(shared_dir))
     faces = signs.available_faces(signs.HELDOUT_FONT_FAMILIES)
-    placards: list[Box] = []
-    with_record = sign_composite(bg, np.random.default_rng(5), faces, True, 0.0, placards)
+    record = SignRecord()
+    with_record = sign_composite(bg, np.random.default_rng(5), faces, True, 0.0, record)
     without = sign_composite(bg, np.random.default_rng(5), faces, True, 0.0)
     np.testing.assert_array_equal(with_record[0], without[0])
     assert with_record[1] == without[1]
-    assert placards and all(b.cls == -1 and b.x2 > b.x1 and b.y2 > b.y1 for b in placards)
-    assert not [b for b in with_record[1] if b.cls == 4]  # a negative composite labels no sign
+    assert record.placards and all(b.cls == -1 and b.x2 > b.x1 and b.y2 > b.y1 for b in record.placards)
+    assert not [b for b in with_record[1] if b.cls == 4] and not record.signs  # a negative labels no sign
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +108,10 @@ def test_shipped_verifier_tells_signs_from_lookalike_placards(shared_dir: Path,
     p_sign: list[float] = []
     p_placard: list[float] = []
     for i in range(24):
-        placards: list[Box] = []
-        image, boxes = sign_composite(bg, rng, faces, negative=i % 2 == 1, tint_p=0.0, placards=placards)
+        record = SignRecord()
+        image, boxes = sign_composite(bg, rng, faces, negative=i % 2 == 1, tint_p=0.0, record=record)
         gt = np.array([[b.x1, b.y1, b.x2, b.y2] for b in boxes if b.cls == 4], np.float32).reshape(-1, 4)
-        neg = np.array([[b.x1, b.y1, b.x2, b.y2] for b in placards], np.float32).reshape(-1, 4)
+        neg = np.array([[b.x1, b.y1, b.x2, b.y2] for b in record.placards], np.float32).reshape(-1, 4)
         p_sign += shipped_verifier.probs(image, gt).tolist()
         p_placard += shipped_verifier.probs(image, neg).tolist()
     assert len(p_sign) >= 10 and len(p_placard) >= 10
