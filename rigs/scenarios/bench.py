@@ -33,6 +33,7 @@ from pydantic import BaseModel
 from broker.credentials import Registry, Role
 from broker.mosquitto import BrokerConfig, MosquittoProcess, free_port, write_files
 from broker.payloads import EventMessage, EventPhase
+from models.manifest import sign_candidate_floor
 from rigs.scenarios.build import OUT_DIR, SourceMissing, ensure_clip
 from rigs.scenarios.match import Emitted, Expected, MatchResult, match, summarise, totals
 from rigs.scenarios.spec import DATA, ROOT, SHARED, Scenario, load_scenario, scenario_files
@@ -54,6 +55,8 @@ def edge_settings_dict(scenario: Scenario, clip: Path, *, workdir: Path, mqtt_po
         "rules": scenario.rules,
         "service_hours": {"timezone": "Asia/Shanghai", "weekly": ALWAYS},
         "sign": {"ocr": False},  # the ArUco marker and the detector's sign class; OCR is a CPU hog here
+        # the sign verifier sees every candidate it was calibrated on, as in `counterwatch up`
+        "detector": {"class_confidence": sign_candidate_floor(ROOT / "models")},
         "evidence": {"dir": str(workdir / f"{site}-evidence"), "pre_roll_s": 3, "post_roll_s": 3},
         "heartbeat_s": 5,
         "cameras": [{
