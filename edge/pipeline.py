@@ -417,9 +417,10 @@ class CameraPipeline:
                     self.gates[i].cues = [d for d in dets if d.label in CUE_LABELS]
                 fresh = [[d for d in dets if d.score >= detector.floor(d.label)] for dets in fresh]
             if self.presence_stage is not None:  # furniture the detector took for a clerk never counts
+                # Each candidate's own picture decides whether its verdict is reused: motion elsewhere in the
+                # window (a colleague walking past) does not make a still clerk's box new.
                 with self.timer.stage("presence"):
-                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256,
-                                                        moved=self.gates[i].moved)
+                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256)
                              for i, dets in zip(due, fresh, strict=True)]
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
