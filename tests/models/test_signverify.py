@@ -134,7 +134,8 @@ def test_verifier_batches_and_single_crops_agree(shipped_verifier: SignVerifier)
 def test_tampered_verifier_is_refused_by_the_manifest_check(tmp_path: Path) -> None:
     manifest = load(MODELS)
     assert manifest.sign_verifier is not None
-    stages = [manifest.behaviour.file] if manifest.behaviour else []  # verify() checks every shipped file
+    # verify() checks every shipped file
+    stages = [entry.file for entry in (manifest.behaviour, manifest.presence) if entry is not None]
     for name in ("manifest.json", manifest.file, manifest.sign_verifier.file, *stages):
         shutil.copyfile(MODELS / name, tmp_path / name)
     assert verify(tmp_path) == (tmp_path / manifest.file).resolve()
