@@ -407,8 +407,8 @@ class CameraPipeline:
                     gate.sign_checks = (a.sign_while_attended or not wa.presence.present or unsettled
                                         or gate.streak > 0)
                     due.append(i)
+        stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
         if due:
-            stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
             cue_floors = {label: min(detector.floor(label), CUE_CONFIDENCE) for label in CUE_LABELS} if stage else {}
             with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
                 fresh = self._detect(detector, image, due, cue_floors)
@@ -438,7 +438,6 @@ class CameraPipeline:
             for wa_index, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 wa.rules.model_version = detector.version
                 wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
-                stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
                 if not gate.sign_checks:
                     wa.ocr_hit = False
                 obs = wa.observe(frame.at, gate.held if status == "ok" else [], gate.markers, status, image=image,
