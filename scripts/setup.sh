@@ -41,7 +41,7 @@ _apt_install() {
 
 _python() {
   for py in python3.12 python3.11 python3; do
-    if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    if command -v "$py" >/dev/null && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
       echo "$py"; return; fi
   done
   log "Python 3.11+ is required"; exit 1

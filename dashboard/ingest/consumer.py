@@ -99,6 +99,7 @@ class IngestConsumer:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.on_connect_fail = lambda *_: log.warning("broker %s:%d unreachable; retrying", cfg.host, cfg.port)
         return client
@@ -144,9 +145,16 @@ class IngestConsumer:
         self._generation += 1
         self.stats.connected = True
         client.subscribe([(self.mqtt_settings.subscription(topic), 1) for topic in INGEST_SUBSCRIPTIONS])
-        self._connected.set()
         log.info("ingest connected (%s, session present: %s)", self.mqtt_settings.protocol,
                  getattr(flags, "session_present", "?"))
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, reasons: list[Any], _p: Any) -> None:
+        # start() returns only once the broker has granted the subscriptions: a device message published
+        # between CONNACK and SUBACK would otherwise never reach a fresh session.
+        refused = [r for r in reasons if r.is_failure]
+        if refused:
+            log.error("broker refused %d ingest subscription(s): %s", len(refused), refused)
+        self._connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.stats.connected = False
