@@ -13,26 +13,20 @@ evaluates with; the edge never imports models/.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ValidationError
 
-from edge.detect import ROOT, Detection, ModelError, sha256_file
+from edge.detect import MANIFEST, Detection, ModelError, StageSpec, sha256_file, shipped_stage
 from vision.clerk import BehaviourNet
 
-MANIFEST = ROOT / "models/manifest.json"
 
-
-class BehaviourSpec(BaseModel):
+class BehaviourSpec(StageSpec):
     """The manifest's ``behaviour`` entry, as much of it as the edge needs (models/manifest.py)."""
 
-    file: str
-    sha256: str
     size: int
     margin: float
     classes: list[str]
@@ -41,17 +35,7 @@ class BehaviourSpec(BaseModel):
 
 
 def shipped_behaviour(manifest: Path = MANIFEST) -> tuple[Path, BehaviourSpec] | None:
-    if not manifest.is_file():
-        return None
-    entry = json.loads(manifest.read_text()).get("behaviour")
-    if not entry:
-        return None
-    try:
-        spec = BehaviourSpec(size=entry["input"]["size"], margin=entry["input"]["margin"],
-                             **{k: entry[k] for k in ("file", "sha256", "classes", "thresholds", "detector_sha256")})
-    except (KeyError, TypeError, ValidationError) as e:
-        raise ModelError(f"invalid behaviour entry in {manifest}: {e}") from e
-    return manifest.parent / spec.file, spec
+    return shipped_stage(manifest, "behaviour", BehaviourSpec)
 
 
 @dataclass(frozen=True)

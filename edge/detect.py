@@ -11,19 +11,52 @@ import json
 import logging
 import threading
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from broker.payloads import RolloutReport
 from vision.detector import Detection, Detector, Rect
 from vision.identity import ModelError, sha256_file
 from vision.taxonomy import ALIASES, TAXONOMY
 
-__all__ = ["ALIASES", "ROOT", "TAXONOMY", "TEACHER", "Detection", "Detector", "DetectorHolder", "ModelError",
-           "Rect", "default_model", "sha256_file"]
+__all__ = ["ALIASES", "MANIFEST", "ROOT", "TAXONOMY", "TEACHER", "Detection", "Detector", "DetectorHolder",
+           "ModelError", "Rect", "StageSpec", "default_model", "sha256_file", "shipped_stage"]
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEACHER = ROOT / "var/teacher/yolo11n-coco-init.onnx"
+MANIFEST = ROOT / "models/manifest.json"
+
+
+
+class StageSpec(BaseModel):
+    """What every second stage's manifest entry names: its ONNX file and that file's sha256."""
+
+    file: str
+    sha256: str
+
+
+Spec = TypeVar("Spec", bound=StageSpec)
+
+
+def shipped_stage(manifest: Path, key: str, spec: type[Spec]) -> tuple[Path, Spec] | None:
+    """(ONNX path, spec) of the second stage the manifest ships under ``key``, or None when it ships none.
+
+    A stage entry keeps its preprocessing under ``input`` and any trained head under ``head``
+    (models/manifest.py); the spec reads what the edge needs from the three, flattened.
+    """
+    if not manifest.is_file():
+        return None
+    entry = json.loads(manifest.read_text()).get(key)
+    if not entry:
+        return None
+    try:
+        found = spec.model_validate({**entry, **entry.get("input", {}), **entry.get("head", {})})
+    except (AttributeError, TypeError, ValidationError) as e:  # AttributeError: input/head not a mapping
+        raise ModelError(f"invalid {key} entry in {manifest}: {e}") from e
+    return manifest.parent / found.file, found
 
 
 def default_model() -> tuple[Path, str | None, str | None]:

@@ -14,7 +14,6 @@ edge/motion.py does), its last P(person) is reused instead of running the verifi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +21,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ValidationError
 
-from edge.detect import ROOT, Detection, ModelError, sha256_file
+from edge.detect import MANIFEST, Detection, ModelError, StageSpec, sha256_file, shipped_stage
 from edge.motion import Grey, thumbnail
 from vision.presence import PresenceHead, PresenceVerifier, TeacherCues, box_iou
 
-MANIFEST = ROOT / "models/manifest.json"
 REUSE_IOU = 0.9  # a box this close to the judged one is the same candidate
 PATCH_WIDTH = 24  # the box's grey thumbnail, compared like a window's (AnalysisSettings defaults)
 PATCH_THRESHOLD, PATCH_MIN_FRACTION = 20, 0.01
 
 
-class PresenceSpec(BaseModel):
+class PresenceSpec(StageSpec):
     """The manifest's ``presence`` entry, as much of it as the edge needs (models/manifest.py)."""
 
-    file: str
-    sha256: str
     size: int
     margin: float
     iou: float
@@ -51,17 +46,7 @@ class PresenceSpec(BaseModel):
 
 
 def shipped_presence(manifest: Path = MANIFEST) -> tuple[Path, PresenceSpec] | None:
-    if not manifest.is_file():
-        return None
-    entry = json.loads(manifest.read_text()).get("presence")
-    if not entry:
-        return None
-    try:
-        spec = PresenceSpec(**entry["input"], **entry["head"],
-                            **{k: entry[k] for k in ("file", "sha256", "threshold", "detector_sha256")})
-    except (KeyError, TypeError, ValidationError) as e:
-        raise ModelError(f"invalid presence entry in {manifest}: {e}") from e
-    return manifest.parent / spec.file, spec
+    return shipped_stage(manifest, "presence", PresenceSpec)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ does not bring it down.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -35,9 +34,8 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ValidationError
 
-from edge.detect import ROOT, Detection, ModelError, sha256_file
+from edge.detect import MANIFEST, Detection, ModelError, StageSpec, sha256_file, shipped_stage
 from edge.rules.engine import SignCue
 from edge.settings import SignSettings
 from vision.verifier import CropSpec, SignWiring, Suppression, rescore_signs
@@ -145,14 +143,11 @@ class SignVote:
 
 # -- second-stage verifier ----------------------------------------------------------------------------------
 
-MANIFEST = ROOT / "models/manifest.json"
 
 
-class VerifierSpec(BaseModel):
+class VerifierSpec(StageSpec):
     """The manifest's ``sign_verifier`` entry, as much of it as the edge needs (models/manifest.py)."""
 
-    file: str
-    sha256: str
     size: int
     margin: float
     min_det: float
@@ -164,20 +159,7 @@ class VerifierSpec(BaseModel):
 
 
 def shipped_verifier(manifest: Path = MANIFEST) -> tuple[Path, VerifierSpec] | None:
-    """(ONNX path, spec) of the verifier the manifest ships, or None when it ships none."""
-    if not manifest.is_file():
-        return None
-    entry = json.loads(manifest.read_text()).get("sign_verifier")
-    if not entry:
-        return None
-    try:
-        spec = VerifierSpec(size=entry["input"]["size"], margin=entry["input"]["margin"],
-                            suppress_iou=entry.get("suppress_iou"),
-                            suppress_containment=entry.get("suppress_containment"), **{
-            k: entry[k] for k in ("file", "sha256", "min_det", "weight", "threshold", "detector_sha256")})
-    except (KeyError, TypeError, ValidationError) as e:
-        raise ModelError(f"invalid sign_verifier entry in {manifest}: {e}") from e
-    return manifest.parent / spec.file, spec
+    return shipped_stage(manifest, "sign_verifier", VerifierSpec)
 
 
 class SignVerifier(CoreVerifier):

@@ -41,13 +41,14 @@ def live_board(request: Request, user: AnyUser) -> Response:
             return render_fragment("partials/board_grid.html", _board_context(request, db, user))
 
     async def updates() -> AsyncIterator[str]:
+        # The first snapshot is always sent: whatever changed between the page's render (or a dropped
+        # connection) and this stream's start would otherwise stay off the board until the next change.
         last, idle = None, 0.0
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
             html = await run_in_threadpool(snapshot)
             if html != last:
-                if last is not None:
-                    yield pages.sse("replace", {"html": html})
+                yield pages.sse("replace", {"html": html})
                 last, idle = html, 0.0
             elif idle >= LIVE_PING_S:
                 yield ": ping\n\n"
