@@ -21,7 +21,7 @@ from vision.identity import ModelError, sha256_file
 from vision.taxonomy import ALIASES, TAXONOMY
 
 __all__ = ["ALIASES", "MANIFEST", "ROOT", "TAXONOMY", "TEACHER", "Detection", "Detector", "DetectorHolder",
-           "ModelError", "Rect", "StageSpec", "default_model", "sha256_file", "shipped_stage"]
+           "ModelError", "Rect", "ShippedModel", "StageSpec", "default_model", "sha256_file", "shipped_stage"]
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +59,28 @@ def shipped_stage(manifest: Path, key: str, spec: type[Spec]) -> tuple[Path, Spe
     return manifest.parent / found.file, found
 
 
-def default_model() -> tuple[Path, str | None, str | None]:
-    """(path, expected sha256, version): the shipped model per models/manifest.json, else the COCO teacher."""
-    manifest = ROOT / "models/manifest.json"
-    if manifest.exists():
-        data = json.loads(manifest.read_text())
-        path = Path(data["file"])
-        if not path.is_absolute():
-            path = manifest.parent / path
-        return path, data.get("sha256"), data.get("version")
-    return TEACHER, None, "yolo11n-coco"
+class ShippedModel(BaseModel):
+    """The detector file the edge runs by default, and what its second stages are keyed on."""
+
+    path: Path
+    sha256: str | None
+    version: str | None
+    source_sha256: str | None = None  # an int8 build: the float model it was built from
+
+
+def default_model(precision: str = "fp32") -> ShippedModel:
+    """The shipped detector per models/manifest.json (its int8 build when ``precision`` is int8 and the
+    manifest ships one that passed its accuracy checks), else the COCO teacher."""
+    if not MANIFEST.exists():
+        return ShippedModel(path=TEACHER, sha256=None, version="yolo11n-coco")
+    data = json.loads(MANIFEST.read_text())
+    int8 = data.get("int8") or {}
+    if precision == "int8" and int8.get("passed"):
+        return ShippedModel(path=MANIFEST.parent / int8["file"], sha256=int8["sha256"],
+                            version=f"{data.get('version')}-int8", source_sha256=int8["source_sha256"])
+    path = Path(data["file"])
+    return ShippedModel(path=path if path.is_absolute() else MANIFEST.parent / path, sha256=data.get("sha256"),
+                        version=data.get("version"))
 
 
 class DetectorHolder:

@@ -28,7 +28,7 @@ from broker.payloads import (
     StateMessage,
 )
 from broker.topics import Topic, TopicKind
-from edge.detect import Detector, DetectorHolder, ModelError, default_model, sha256_file
+from edge.detect import Detector, DetectorHolder, ModelError, ShippedModel, default_model, sha256_file
 from edge.evidence.spool import EvidenceReady, recover, resend
 from edge.outbox import Outbox
 from edge.pipeline import CameraPipeline
@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 
 def load_detector(settings: EdgeSettings) -> Detector:
     d = settings.detector
-    path, sha, version = (d.model, d.sha256, None) if d.model else default_model()
-    return Detector(path, sha256=sha, version=version, confidence=d.confidence, iou=d.iou, threads=d.threads,
-                    imgsz=d.imgsz, class_confidence=d.class_confidence)
+    shipped = ShippedModel(path=d.model, sha256=d.sha256, version=None) if d.model else default_model(d.precision)
+    return Detector(shipped.path, sha256=shipped.sha256, version=shipped.version, confidence=d.confidence,
+                    iou=d.iou, threads=d.threads, imgsz=d.imgsz, class_confidence=d.class_confidence,
+                    source_sha256=shipped.source_sha256)
 
 
 def topic_for(message: BaseModel) -> tuple[str, str, bool]:

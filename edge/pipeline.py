@@ -407,7 +407,7 @@ class CameraPipeline:
                     gate.sign_checks = (a.sign_while_attended or not wa.presence.present or unsettled
                                         or gate.streak > 0)
                     due.append(i)
-        stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.sha256) else None
+        stage = self.clerk_stage if self.clerk_stage and self.clerk_stage.active(detector.source_sha256) else None
         if due:
             cue_floors = {label: min(detector.floor(label), CUE_CONFIDENCE) for label in CUE_LABELS} if stage else {}
             with self.timer.stage("inference"), self.detector.slots:  # one batched call per input size
@@ -420,13 +420,13 @@ class CameraPipeline:
                 # Each candidate's own picture decides whether its verdict is reused: motion elsewhere in the
                 # window (a colleague walking past) does not make a still clerk's box new.
                 with self.timer.stage("presence"):
-                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.sha256)
+                    fresh = [self.presence_stage.verify(image, dets, self.windows[i].is_clerk, detector.source_sha256)
                              for i, dets in zip(due, fresh, strict=True)]
             with self.timer.stage("sign"):  # second-stage verifier, only where the sign can matter
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]
                     dets = gate.judge(wa, dets, thumb)
-                    gate.held = (self.sign_cue.rescore(image, dets, detector.sha256) if gate.sign_checks
+                    gate.held = (self.sign_cue.rescore(image, dets, detector.source_sha256) if gate.sign_checks
                                  else [d for d in dets if d.label != "pause_sign"])
         with self.timer.stage("sign"):
             self._markers(image, due, status)
@@ -437,7 +437,7 @@ class CameraPipeline:
             fresh_windows = {i for i in due if every_frame or self.windows[i].stage_due(frame.at, self._period)}
             for wa_index, (wa, gate) in enumerate(zip(self.windows, self.gates, strict=True)):
                 wa.rules.model_version = detector.version
-                wa.sign_min_score = self.sign_cue.min_score(detector.sha256)
+                wa.sign_min_score = self.sign_cue.min_score(detector.source_sha256)
                 if not gate.sign_checks:
                     wa.ocr_hit = False
                 obs = wa.observe(frame.at, gate.held if status == "ok" else [], gate.markers, status, image=image,

@@ -229,6 +229,10 @@ class DetectorSettings(_Strict):
         return value
 
     model: Path | None = Field(default=None, description="ONNX file; default: models/manifest.json")
+    precision: Literal["int8", "fp32"] = Field(
+        "fp32", description="the shipped model's build: fp32, or int8 (models/quantize.py: ~1.4x faster network "
+        "on one core, used only where the manifest records that it passed its accuracy checks against the float "
+        "model; end to end no faster in `bench edge` here, README); ignored with `model`")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     confidence: float = Field(0.3, gt=0, lt=1)
     class_confidence: dict[str, Annotated[float, Field(gt=0, lt=1)]] = Field(

@@ -175,6 +175,23 @@ class PresenceStage(BaseModel):
     caveats: list[str] = Field(default_factory=list)
 
 
+class Int8Build(BaseModel):
+    """The detector's static int8 build (models/quantize.py): the same network, cheaper on a CPU. Second
+    stages calibrated on the float detector (``source_sha256``) serve it too; ``checks`` holds both files'
+    figures on the same data and ``passed`` whether no class lost more than 0.01 AP50."""
+
+    file: str  # relative to the manifest's folder
+    sha256: str
+    size_bytes: int
+    source_sha256: str  # the float detector it was built from (the manifest's ``sha256``)
+    recipe: dict[str, Any]
+    calibration: dict[str, Any]
+    checks: dict[str, Any]
+    ap50_drop: dict[str, float]  # per class, CI sample: float AP50 - int8 AP50
+    ms_per_batch4_1thread: dict[str, float]
+    passed: bool
+
+
 class Manifest(BaseModel):
     schema_version: int = 1
     name: str
@@ -199,6 +216,7 @@ class Manifest(BaseModel):
     operating_point: OperatingPoint = Field(default_factory=OperatingPoint)
     behaviour: BehaviourStage | None = None
     presence: PresenceStage | None = None
+    int8: Int8Build | None = None
 
 
 sha256_of = sha256_file  # the one implementation (vision/identity.py), under its old name here
@@ -225,19 +243,17 @@ def _checked(manifest_path: Path, file: str, sha256: str) -> Path:
     return model
 
 
+def shipped_files(manifest: Manifest) -> list[tuple[str, str]]:
+    """(file, sha256) of everything the manifest ships: the detector first, then its builds and stages."""
+    extras = (manifest.sign_verifier, manifest.behaviour, manifest.presence, manifest.int8)
+    return [(manifest.file, manifest.sha256), *((e.file, e.sha256) for e in extras if e is not None)]
+
+
 def verify(path: Path) -> Path:
-    """Check the model file named by the manifest (and its sign verifier, if it ships one) exists and
-    matches its sha256; return the detector's path."""
+    """Check every file the manifest ships exists and matches its sha256; return the detector's path."""
     manifest_path = path / MANIFEST_NAME if path.is_dir() else path
-    manifest = load(manifest_path)
-    model = _checked(manifest_path, manifest.file, manifest.sha256)
-    if manifest.sign_verifier is not None:
-        _checked(manifest_path, manifest.sign_verifier.file, manifest.sign_verifier.sha256)
-    if manifest.behaviour is not None:
-        _checked(manifest_path, manifest.behaviour.file, manifest.behaviour.sha256)
-    if manifest.presence is not None:
-        _checked(manifest_path, manifest.presence.file, manifest.presence.sha256)
-    return model
+    checked = [_checked(manifest_path, file, sha) for file, sha in shipped_files(load(manifest_path))]
+    return checked[0]
 
 
 def verify_sign_verifier(path: Path) -> Path | None:

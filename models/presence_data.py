@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -116,21 +116,26 @@ def clip_frames(path: Path, step_s: float = STEP_S) -> Iterator[tuple[float, Ima
     cap.release()
 
 
-def clip_samples(shared: Path, detector: Detector) -> Iterator[Sample]:
-    for clip in sorted({cw.clip for cw in TRAIN}):
-        windows = [cw for cw in TRAIN if cw.clip == clip]
+def labelled_windows(shared: Path, windows: Sequence[ClipWindow]) -> Iterator[tuple[ClipWindow, float, Image, int]]:
+    """(window, t, frame, truth) for every sampled frame of every window with truth at t; each clip read once."""
+    for clip in sorted({cw.clip for cw in windows}):
+        mine = [cw for cw in windows if cw.clip == clip]
         for t, image in clip_frames(shared / clip):
-            for cw in windows:
+            for cw in mine:
                 label = cw.label(t)
-                if label is None:
-                    continue
-                cands = window_candidates(detector, image, cw)
-                if label == 1:
-                    best = max(cands, key=lambda d: d.score, default=None)
-                    out = [(best, 1)] if best is not None and best.score >= 0.1 else []
-                else:
-                    out = [(d, 0) for d in cands]
-                yield image, out, f"clip/{cw.name}"
+                if label is not None:
+                    yield cw, t, image, label
+
+
+def clip_samples(shared: Path, detector: Detector) -> Iterator[Sample]:
+    for cw, _, image, label in labelled_windows(shared, TRAIN):
+        cands = window_candidates(detector, image, cw)
+        if label == 1:
+            best = max(cands, key=lambda d: d.score, default=None)
+            out = [(best, 1)] if best is not None and best.score >= 0.1 else []
+        else:
+            out = [(d, 0) for d in cands]
+        yield image, out, f"clip/{cw.name}"
 
 
 def extract(samples: Iterator[Sample], teacher: TeacherCues, out: Path, log: Path) -> dict[str, int]:

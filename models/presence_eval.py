@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from models.presence_clips import OFFICE_CCTV_CHECK, TEST, ClipWindow
-from models.presence_data import DETECTOR, FLOOR, IOU, MARGIN, SIZE, TEACHER, clip_frames, window_candidates
+from models.presence_data import DETECTOR, FLOOR, IOU, MARGIN, SIZE, TEACHER, labelled_windows, window_candidates
 from vision.detector import Detector
 from vision.presence import PresenceHead, TeacherCues
 
@@ -33,18 +33,21 @@ def collect(detector: Detector, teacher: TeacherCues, shared: Path, windows: tup
             ) -> list[dict[str, object]]:
     """Per window and sample: truth and each candidate's cues (vision/presence.CUES), head-independent."""
     rows: list[dict[str, object]] = []
-    for clip in sorted({cw.clip for cw in windows}):
-        mine = [cw for cw in windows if cw.clip == clip]
-        for t, image in clip_frames(shared / clip):
-            for cw in mine:
-                truth = cw.label(t)
-                if truth is None:
-                    continue
-                cands = window_candidates(detector, image, cw, FLOOR)
-                cues = teacher.cues(image, [d.box for d in cands], [d.score for d in cands])
-                rows.append({"window": cw.name, "t": round(t, 2), "truth": truth,
-                             "cues": [[round(float(v), 5) for v in c] for c in cues]})
+    for cw, t, image, truth in labelled_windows(shared, windows):
+        cands = window_candidates(detector, image, cw, FLOOR)
+        cues = teacher.cues(image, [d.box for d in cands], [d.score for d in cands])
+        rows.append({"window": cw.name, "t": round(t, 2), "truth": truth,
+                     "cues": [[round(float(v), 5) for v in c] for c in cues]})
     return rows
+
+
+def detector_presence(detector: Detector, shared: Path, windows: tuple[ClipWindow, ...] = TEST
+                      ) -> dict[str, object]:
+    """The detector alone, overall at each of :data:`CONFIDENCES`: is the window's clerk there?"""
+    rows = [{"window": cw.name, "truth": truth,
+             "candidates": [[d.score, 1.0] for d in window_candidates(detector, image, cw, FLOOR)]}
+            for cw, _, image, truth in labelled_windows(shared, windows)]
+    return {f"confidence={conf}": _scores(rows, conf, None) for conf in CONFIDENCES}
 
 
 def with_probs(rows: list[dict[str, object]], head: PresenceHead) -> list[dict[str, object]]:

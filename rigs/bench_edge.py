@@ -218,10 +218,11 @@ def measure(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
     if not Path(video).is_absolute() and not Path(video).exists():
         video = str((Path(args.config).parent / video).resolve())
     overrides: dict[str, Any] = {}
-    if args.imgsz or args.crop_upscale:
+    if args.imgsz or args.crop_upscale or args.precision:
         overrides["detector"] = settings.detector.model_copy(update={
             "imgsz": args.imgsz or settings.detector.imgsz,
-            "crop_upscale": args.crop_upscale or settings.detector.crop_upscale})
+            "crop_upscale": args.crop_upscale or settings.detector.crop_upscale,
+            "precision": args.precision or settings.detector.precision})
     rss0 = peak_rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         overrides["evidence"] = settings.evidence.model_copy(update={"dir": Path(tmp) / "evidence"})
@@ -239,6 +240,7 @@ def measure(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
         "video": video,
         "frame_size": list(frames[0].shape[1::-1]),
         "model": holder.current.version,
+        "model_file": holder.current.path.name,
         "detector_imgsz": settings.detector.imgsz or "model default",
         "detector_crop_upscale": settings.detector.crop_upscale,
         "cameras": cameras,
@@ -398,6 +400,7 @@ def run(args: argparse.Namespace) -> int:
             cmd += ["--video", args.video] if args.video else []
             cmd += ["--imgsz", str(args.imgsz)] if args.imgsz else []
             cmd += ["--crop-upscale", str(args.crop_upscale)] if args.crop_upscale else []
+            cmd += ["--precision", args.precision] if args.precision else []
             cmd += ["--no-forced"] if args.no_forced else []
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
             if done.returncode != 0:
@@ -424,6 +427,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=80, help="analysis frames per camera")
     parser.add_argument("--imgsz", type=int, help="override the detector input size")
     parser.add_argument("--crop-upscale", type=float, help="override detector.crop_upscale (per-window input size)")
+    parser.add_argument("--precision", choices=["int8", "fp32"], help="override detector.precision (the build)")
     parser.add_argument("--no-forced", action="store_true", help="skip the forced full-rate pass")
     parser.add_argument("--peer", choices=["ultralytics"], help="also time a peer pipeline on the same frames")
     parser.add_argument("--peer-python", help="python of the venv with the train extra (default .venv-train)")

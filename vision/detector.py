@@ -54,7 +54,10 @@ class Detector:
         threads: int = 1,
         imgsz: int | None = None,
         class_confidence: dict[str, float] | None = None,
+        source_sha256: str | None = None,
     ) -> None:
+        """``source_sha256``: for a build of another model (the int8 build of the float detector), that
+        model's sha256. Second stages calibrated on its scores serve this file too (:attr:`source_sha256`)."""
         path = Path(path)
         if not path.exists():
             raise ModelError(f"model file {path} does not exist")
@@ -79,6 +82,8 @@ class Detector:
         self.dynamic_batch = not isinstance(inp.shape[0], int)
         self.dynamic_size = not (isinstance(inp.shape[2], int) or isinstance(inp.shape[3], int))
         self.version = version_of(path, self.sha256, version)
+        # What second stages (sign / presence verifier, behaviour stage) key their calibration on.
+        self.source_sha256 = source_sha256 or self.sha256
         self.path = path
         self.confidence, self.iou = confidence, iou
         self.class_confidence = dict(class_confidence or {})

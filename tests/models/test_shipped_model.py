@@ -13,6 +13,7 @@ import pytest
 from counterwatch.cli import main as counterwatch
 from models.manifest import load, verify
 from models.metrics import GroupRecall
+from models.quantize import MAX_AP50_DROP
 from models.release import CI_SAMPLE
 from models.sample import SAMPLE_SPLIT, build_sample
 from models.signverify_release import CI_TWO_LINE, TWO_LINE_SEED, TWO_LINE_SIGNS
@@ -109,3 +110,25 @@ def test_shipped_sign_verifier_holds_its_two_line_placard_figures(shared_dir: Pa
         assert got[key] >= getattr(want, key) - MARGIN, (key, got, want)
     two_line = entry.sign_groups[CI_TWO_LINE]["two_line_placard"]
     assert report["sign_groups"]["two_line_placard"]["found"] >= two_line.found - _group_floor(two_line)
+
+
+def test_shipped_int8_build_holds_its_figures_and_the_float_models(sample: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The edge's default build (models/quantize.py) on the CI sample: every class within MARGIN of what its
+    manifest entry records, and the recorded loss against the float model (pooled with the fresh-font signs)
+    at most 0.01 AP50 per class."""
+    manifest = load(MODELS)
+    build = manifest.int8
+    assert build is not None and build.passed, "the manifest ships no passed int8 build"
+    assert build.source_sha256 == manifest.sha256
+    float_side = build.checks["fp32"][CI_SAMPLE]["classes"]
+    for name, want in manifest.metrics[CI_SAMPLE].classes.items():  # its float side is the shipped figure
+        assert abs(float_side[name]["ap50"] - want.ap50) < 1e-3, name
+    assert max(build.ap50_drop.values()) <= MAX_AP50_DROP
+    verify(MODELS)  # checks the int8 file's sha256 too
+    assert counterwatch(["models", "evaluate", "--model", str(MODELS / build.file), "--data", str(sample),
+                         "--split", SAMPLE_SPLIT, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["classes"]
+    for name, want_int8 in build.checks["int8"][CI_SAMPLE]["classes"].items():
+        assert got[name]["gt"] == want_int8["gt"], name
+        assert got[name]["ap50"] >= want_int8["ap50"] - MARGIN, (name, got[name], want_int8)

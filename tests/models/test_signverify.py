@@ -13,7 +13,7 @@ import pytest
 
 from models.data import signs
 from models.data.build import Background, SignRecord, sign_composite
-from models.manifest import ManifestError, load, verify, verify_sign_verifier
+from models.manifest import ManifestError, load, shipped_files, verify, verify_sign_verifier
 from models.signverify import CropSpec, SignVerifier, Suppression, combine, crop, suppress
 
 MODELS = Path(os.environ.get("CW_MODEL_DIR", Path(__file__).resolve().parents[2] / "models"))
@@ -135,8 +135,7 @@ def test_tampered_verifier_is_refused_by_the_manifest_check(tmp_path: Path) -> N
     manifest = load(MODELS)
     assert manifest.sign_verifier is not None
     # verify() checks every shipped file
-    stages = [entry.file for entry in (manifest.behaviour, manifest.presence) if entry is not None]
-    for name in ("manifest.json", manifest.file, manifest.sign_verifier.file, *stages):
+    for name in ("manifest.json", *(file for file, _ in shipped_files(manifest))):
         shutil.copyfile(MODELS / name, tmp_path / name)
     assert verify(tmp_path) == (tmp_path / manifest.file).resolve()
     with (tmp_path / manifest.sign_verifier.file).open("ab") as f:

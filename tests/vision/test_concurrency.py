@@ -43,8 +43,8 @@ def _frames(clip: Path, n: int) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def detector() -> Detector:
-    path, sha256, version = default_model()
-    return Detector(path, sha256=sha256, version=version, confidence=0.05)
+    shipped = default_model()
+    return Detector(shipped.path, sha256=shipped.sha256, version=shipped.version, confidence=0.05)
 
 
 def test_four_cameras_on_one_detector_match_the_serial_run(detector: Detector, office_clip: Path) -> None:

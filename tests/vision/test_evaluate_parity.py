@@ -17,9 +17,10 @@ from vision.taxonomy import CLASS_ID
 
 
 def test_the_evaluator_sees_exactly_what_the_edge_sees(shared_dir: Path, tmp_path: Path) -> None:
-    path, sha256, _ = default_model()
+    shipped = default_model()  # the build the edge runs by default
     d = DetectorSettings()
-    edge = Detector(path, sha256=sha256, confidence=d.confidence, iou=d.iou, class_confidence=d.class_confidence)
+    edge = Detector(shipped.path, sha256=shipped.sha256, confidence=d.confidence, iou=d.iou,
+                    class_confidence=d.class_confidence)
     images, labels = tmp_path / "images" / "val", tmp_path / "labels" / "val"
     images.mkdir(parents=True)
     labels.mkdir(parents=True)
@@ -37,7 +38,7 @@ def test_the_evaluator_sees_exactly_what_the_edge_sees(shared_dir: Path, tmp_pat
             f"{(x.box[2] - x.box[0]) / w:.8f} {(x.box[3] - x.box[1]) / h:.8f}\n" for x in found))
     assert boxes >= 10 and len({c for c in report_classes(labels)}) >= 2
 
-    report = evaluate(path, tmp_path, "val")
+    report = evaluate(shipped.path, tmp_path, "val")
     assert (report.conf, report.operating_point.iou) == (d.confidence, d.iou)
     assert sum(m.gt for m in report.classes.values()) == boxes
     for name, m in report.classes.items():
