@@ -26,6 +26,7 @@ from broker.boxes import MAX_BOXES, LabelledBox, encode_boxes
 from broker.payloads import FPS_MAX, CameraHealth, EventMessage, EventPhase, StateMessage
 from edge.behaviours import Vote, eating_score, phone_score, slippers_score, stage_score
 from edge.clerk_stage import ClerkStage
+from edge.clerk_view import clerk_view, merge_views
 from edge.detect import Detection, Detector, DetectorHolder
 from edge.evidence.recorder import EvidenceReady, EvidenceRecorder, annotate, blur_customer_heads
 from edge.health import CameraHealthMonitor
@@ -117,6 +118,7 @@ class WindowAnalyser:
     floor: Zone | None = field(init=False)
     customer: Zone | None = field(init=False)
     crop: tuple[int, int, int, int] = field(init=False)
+    clerk_crop: tuple[int, int, int, int] | None = field(init=False)  # edge/clerk_view.py
     sign_min_score: float | None = None  # the detector cue's bar this frame (SignDetectorCue.min_score)
 
     def __post_init__(self) -> None:
@@ -129,6 +131,8 @@ class WindowAnalyser:
         looked_at = [zone for zone in (self.staff, self.customer, self.floor) if zone is not None]
         self.crop = union_bbox(looked_at, self.settings.detector.crop_padding, size)
         d = self.settings.detector
+        # A far clerk shrunk by a large customers' side is looked for in the staff zone's own crop too.
+        self.clerk_crop = clerk_view(self.crop, union_bbox([self.staff], d.crop_padding, size), d.clerk_zoom)
         side = max(self.crop[2] - self.crop[0], self.crop[3] - self.crop[1])
         # The network input this window asks for (None: the detector's own): a small crop is enlarged at
         # most ``crop_upscale`` times, to a multiple of 32 (the detector caps it at its own size).
@@ -457,9 +461,12 @@ class CameraPipeline:
         out: dict[int, list[Detection]] = {}
         for size in dict.fromkeys(detector.input_size(self.windows[i].input_size) for i in due):
             group = [i for i in due if detector.input_size(self.windows[i].input_size) == size]
-            found = detector.detect_crops(image, [self.windows[i].crop for i in group], size=size[0],
-                                          class_confidence=class_confidence)
-            out.update(zip(group, found, strict=True))
+            zoomed = [(i, c) for i in group if (c := self.windows[i].clerk_crop) is not None]
+            rects = [self.windows[i].crop for i in group] + [c for _, c in zoomed]
+            found = detector.detect_crops(image, rects, size=size[0], class_confidence=class_confidence)
+            out.update(zip(group, found, strict=False))
+            for (i, _), dets in zip(zoomed, found[len(group):], strict=True):
+                out[i] = merge_views(out[i], dets, self.windows[i].is_clerk, detector.iou)
         return [out[i] for i in due]
 
     def _markers(self, image: npt.NDArray[np.uint8], due: list[int], status: str) -> None:

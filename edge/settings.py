@@ -247,6 +247,11 @@ class DetectorSettings(_Strict):
         "no smaller than `min_imgsz`, instead of being blown up to the full `imgsz` (2x fewer pixels at 224 "
         "than at 320); none: every window at the full size")
     min_imgsz: int = Field(224, ge=32, le=1920, description="smallest input `crop_upscale` may choose")
+    clerk_zoom: float | None = Field(
+        2.0, ge=1, le=16, description="a window whose crop is at least this many times the size of its staff "
+        "zone's own (a large customers' side) also runs that staff-zone crop in the same batch and takes its "
+        "clerk from there (edge/clerk_view.py): a far clerk is found far more often enlarged; none: one crop per "
+        "window")
     threads: int = Field(1, ge=1, le=64)
     concurrent_runs: int = Field(
         2, ge=1, le=64, description="detector calls in flight at once across the node's cameras: each holds its "
