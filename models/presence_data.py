@@ -92,6 +92,25 @@ def suspisense_samples(root: Path, detector: Detector, every: int = 2) -> Iterat
         yield image, out, f"suspisense/{path.stem}"
 
 
+SEAT_LABELS = ROOT / "models/datasets/seat-occupancy-labels.json"
+
+
+def seat_samples(root: Path, detector: Detector, labels: Path = SEAT_LABELS) -> Iterator[Sample]:
+    """Library CCTV stills full of empty chairs seen from above (models/datasets/seat-occupancy-labels.json:
+    the detector's candidates judged by eye); a candidate takes the label of the judged box it matches."""
+    for frame in json.loads(labels.read_text())["frames"]:
+        image = _read(root / frame["file"])
+        judged = [(Box(0, *c["box"]), int(c["person"])) for c in frame["candidates"]]
+        out = []
+        for d in detector.detect(image, confidence=FLOOR):
+            if d.label != "person":
+                continue
+            best = max(judged, key=lambda j: _iou(d, j[0]), default=None)
+            if best is not None and _iou(d, best[0]) >= 0.7:
+                out.append((d, best[1]))
+        yield image, out, f"seats/{Path(frame['file']).stem}"
+
+
 def window_candidates(detector: Detector, image: Image, cw: ClipWindow, confidence: float = FLOOR
                       ) -> list[Detection]:
     """The window's clerk candidates as the edge finds them: detector on the window crop, person boxes
@@ -161,6 +180,8 @@ def extract(samples: Iterator[Sample], teacher: TeacherCues, out: Path, log: Pat
 
 
 def main(args: argparse.Namespace) -> int:
+    if "seats" in args.sets and args.seats is None:
+        raise SystemExit("--sets seats needs --seats (a TheBlackCat22/Seat-Occupancy-Detection checkout)")
     args.out.mkdir(parents=True, exist_ok=True)
     teacher = TeacherCues(args.teacher, SIZE, MARGIN, IOU, threads=args.threads)
     detector = Detector(args.detector, confidence=FLOOR, threads=args.threads)
@@ -168,6 +189,7 @@ def main(args: argparse.Namespace) -> int:
         "coco128": lambda: coco_samples(args.coco, detector),
         "suspisense": lambda: suspisense_samples(args.shared / "suspisense-phone", detector),
         "clips": lambda: clip_samples(args.shared, detector),
+        "seats": lambda: seat_samples(args.seats, detector),  # measured, not in the shipped head (README)
     }
     counts_path = args.out / "COUNTS.json"
     counts = json.loads(counts_path.read_text()) if counts_path.exists() else {}
@@ -187,7 +209,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--shared", type=Path, default=ROOT.parent / "shared/datasets")
     p.add_argument("--detector", type=Path, default=DETECTOR)
     p.add_argument("--teacher", type=Path, default=TEACHER)
-    p.add_argument("--sets", nargs="+", default=["clips", "coco128", "suspisense"])
+    p.add_argument("--sets", nargs="+", default=["clips", "coco128", "suspisense"], help="add seats with --seats")
+    p.add_argument("--seats", type=Path, help="TheBlackCat22/Seat-Occupancy-Detection checkout (its data/)")
     p.add_argument("--threads", type=int, default=2)
     return p
 
