@@ -93,6 +93,13 @@ def shared_sign_cue(settings: SignSettings) -> SignDetectorCue:
 
 
 @lru_cache(maxsize=1)
+def shared_presence_stage() -> PresenceStage | None:
+    """One presence network (~10 MB of weights plus its arena) for every camera of the node; each camera
+    takes :meth:`PresenceStage.for_camera` of it, its own verdicts."""
+    return PresenceStage.from_manifest()
+
+
+@lru_cache(maxsize=1)
 def shared_clerk_stage() -> ClerkStage | None:
     """One behaviour network (one onnxruntime session, ~11 MB) for every camera of the node."""
     return ClerkStage.from_manifest()
@@ -333,8 +340,9 @@ class CameraPipeline:
         self._last_at: datetime | None = None
         self._started = time.monotonic()
         self.clerk_stage = shared_clerk_stage() if settings.rules.behaviour_stage else None
-        # Per camera: the verifier keeps each window's last verdicts and its own input buffer.
-        self.presence_stage = PresenceStage.from_manifest() if settings.detector.presence_verifier else None
+        # Per camera: its windows' last verdicts, on the node's one presence network.
+        shared_presence = shared_presence_stage() if settings.detector.presence_verifier else None
+        self.presence_stage = shared_presence.for_camera() if shared_presence is not None else None
         self._period = 1 / camera.analysis_fps
         self.lag_s = 0.0
         self.gates: list[_Gate] = []

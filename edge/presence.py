@@ -14,6 +14,7 @@ edge/motion.py does), its last P(person) is reused instead of running the verifi
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,13 @@ class PresenceStage:
     def from_manifest(cls, manifest: Path = MANIFEST) -> PresenceStage | None:
         shipped = shipped_presence(manifest)
         return None if shipped is None else cls(*shipped)
+
+    def for_camera(self) -> PresenceStage:
+        """A stage with verdicts of its own on this stage's network: every camera of a node keeps its windows'
+        verdicts apart while sharing one onnxruntime session (the teacher is thread-safe)."""
+        twin = copy.copy(self)
+        twin.verdicts, twin.runs, twin.reused = {}, 0, 0
+        return twin
 
     def active(self, detector_sha256: str | None) -> bool:
         return detector_sha256 == self.spec.detector_sha256

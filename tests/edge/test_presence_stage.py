@@ -154,3 +154,18 @@ def test_a_still_candidate_reuses_its_verdict_and_a_changed_picture_does_not(ope
     assert fresh is not None
     assert stage.verify(still[0], first, clerk, detector.sha256, window="other") == \
         fresh.verify(still[0], first, clerk, detector.sha256)
+
+
+def test_the_cameras_of_a_node_share_one_presence_network_and_keep_their_own_verdicts() -> None:
+    """One onnxruntime session per node (issue #16's memory budget: 8 cameras 474 -> 285 MB on the static
+    bench clip), while a window's reused verdicts stay its own camera's."""
+    settings = load_settings(EdgeSettings, ROOT / "config/edge.example.yaml")
+    verifier_on = settings.detector.model_copy(update={"presence_verifier": True})
+    settings = settings.model_copy(update={"detector": verifier_on})
+    holder = DetectorHolder(load_detector(settings))
+    one, two = (CameraPipeline(settings.cameras[0], settings, holder, lambda _m: None) for _ in range(2))
+    assert one.presence_stage is not None and two.presence_stage is not None
+    assert one.presence_stage is not two.presence_stage
+    assert one.presence_stage.verifier is two.presence_stage.verifier
+    one.presence_stage.verdicts["w01"] = []
+    assert "w01" not in two.presence_stage.verdicts
