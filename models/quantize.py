@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +50,7 @@ CALIBRATION = (
     ("classroom-cctv-topdown/classroom_cctv_2019-12-02.mp4", 24),  # ceiling CCTV, seated people and empty desks
 )
 FloatArray = npt.NDArray[np.float32]
+Checks = dict[str, dict[str, Any]]  # per build (fp32 / int8): per evaluation, its figures as JSON
 
 
 def _frames(shared: Path, source: str, n: int) -> Iterator[npt.NDArray[np.uint8]]:
@@ -178,7 +180,7 @@ def _pooled(sets: dict[str, Path], out: Path) -> Path:
     return out
 
 
-def checks(float_model: Path, int8_model: Path, shared: Path, work: Path) -> dict[str, object]:
+def checks(float_model: Path, int8_model: Path, shared: Path, work: Path) -> Checks:
     """Both files, detector alone and with the sign verifier, on the CI sample, on the release's fresh-font
     sign sample and on the two pooled (where one box is worth 0.003 AP50 rather than 0.015); and person
     presence on the presence TEST clips."""
@@ -196,9 +198,9 @@ def checks(float_model: Path, int8_model: Path, shared: Path, work: Path) -> dic
     sets[POOLED] = _pooled(dict(sets), work / POOLED)
     entry = load(float_model.parent).sign_verifier
     verifier = verifier_from_args(argparse.Namespace(sign_verifier="manifest", model=float_model))
-    out: dict[str, object] = {}
+    out: Checks = {}
     for label, model in (("fp32", float_model), ("int8", int8_model)):
-        result: dict[str, object] = {}
+        result: dict[str, Any] = {}
         for name, data in sets.items():
             alone = evaluate(model, data, SAMPLE_SPLIT)
             result[name] = alone.model_dump(mode="json", include={"images", "classes"})
@@ -210,16 +212,15 @@ def checks(float_model: Path, int8_model: Path, shared: Path, work: Path) -> dic
     return out
 
 
-def drops(result: dict[str, object]) -> dict[str, float]:
+def drops(result: Checks) -> dict[str, float]:
     """Per class on the pooled sets, how much AP50 the int8 build loses against the float model (<0: gains);
     ``pause_sign+sign_verifier``: the two stages as the edge runs them."""
-    fp32, int8 = (result[k] for k in ("fp32", "int8"))
-    lost = {name: fp32[POOLED]["classes"][name]["ap50"] - m["ap50"]  # type: ignore[index]
-            for name, m in int8[POOLED]["classes"].items()}  # type: ignore[index]
-    if f"{POOLED}+sign_verifier" in int8:  # type: ignore[operator]
-        lost["pause_sign+sign_verifier"] = (fp32[f"{POOLED}+sign_verifier"]["pause_sign"]["ap50"]  # type: ignore[index]
-                                            - int8[f"{POOLED}+sign_verifier"]["pause_sign"]["ap50"])  # type: ignore[index]
-    return {name: round(v, 4) for name, v in lost.items()}
+    fp32, int8 = result["fp32"], result["int8"]
+    lost = {name: fp32[POOLED]["classes"][name]["ap50"] - m["ap50"] for name, m in int8[POOLED]["classes"].items()}
+    two = f"{POOLED}+sign_verifier"
+    if two in int8:
+        lost["pause_sign+sign_verifier"] = fp32[two]["pause_sign"]["ap50"] - int8[two]["pause_sign"]["ap50"]
+    return {name: round(float(v), 4) for name, v in lost.items()}
 
 
 def main(args: argparse.Namespace) -> int:
