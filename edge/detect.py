@@ -30,7 +30,6 @@ TEACHER = ROOT / "var/teacher/yolo11n-coco-init.onnx"
 MANIFEST = ROOT / "models/manifest.json"
 
 
-
 class StageSpec(BaseModel):
     """What every second stage's manifest entry names: its ONNX file and that file's sha256."""
 

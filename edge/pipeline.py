@@ -472,7 +472,7 @@ class CameraPipeline:
             zoomed = [(i, c) for i in group if (c := self.windows[i].clerk_crop) is not None]
             rects = [self.windows[i].crop for i in group] + [c for _, c in zoomed]
             found = detector.detect_crops(image, rects, size=size[0], class_confidence=class_confidence)
-            out.update(zip(group, found, strict=False))
+            out.update(zip(group, found[:len(group)], strict=True))
             for (i, _), dets in zip(zoomed, found[len(group):], strict=True):
                 out[i] = merge_views(out[i], dets, self.windows[i].is_clerk, detector.iou)
         return [out[i] for i in due]

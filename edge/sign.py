@@ -144,7 +144,6 @@ class SignVote:
 # -- second-stage verifier ----------------------------------------------------------------------------------
 
 
-
 class VerifierSpec(StageSpec):
     """The manifest's ``sign_verifier`` entry, as much of it as the edge needs (models/manifest.py)."""
 

@@ -187,7 +187,7 @@ class Int8Build(BaseModel):
     recipe: dict[str, Any]
     calibration: dict[str, Any]
     checks: dict[str, Any]
-    ap50_drop: dict[str, float]  # per class, CI sample: float AP50 - int8 AP50
+    ap50_drop: dict[str, float]  # per class, CI sample + fresh-font signs pooled: float AP50 - int8 AP50
     ms_per_batch4_1thread: dict[str, float]
     passed: bool
 

@@ -197,7 +197,8 @@ def checks(float_model: Path, int8_model: Path, shared: Path, work: Path) -> Che
                  sign_fonts=signs.FRESH_FONT_FAMILIES, two_line_p=signs.TWO_LINE_P)
     sets[POOLED] = _pooled(dict(sets), work / POOLED)
     entry = load(float_model.parent).sign_verifier
-    verifier = verifier_from_args(argparse.Namespace(sign_verifier="manifest", model=float_model))
+    verifier = (verifier_from_args(argparse.Namespace(sign_verifier="manifest", model=float_model))
+                if entry is not None else None)
     out: Checks = {}
     for label, model in (("fp32", float_model), ("int8", int8_model)):
         result: dict[str, Any] = {}

@@ -108,4 +108,3 @@ def test_merged_labels_are_suppressed_together(tmp_path: Path) -> None:
     det = Detector(constant_detector(tmp_path / "m.onnx", names, pred), confidence=0.3)
     found = det.detect(np.zeros((64, 64, 3), np.uint8))
     assert [(d.label, d.source_label) for d in found] == [("drink", "cup"), ("person", "person")]
-
