@@ -30,9 +30,11 @@ def load(args: argparse.Namespace) -> EdgeSettings:
 
 def _run(args: argparse.Namespace) -> int:
     from edge.detect import ModelError
+    from edge.memory import tune_allocator
     from edge.node import EdgeNode
 
     settings = load(args)
+    tune_allocator()  # before any camera thread allocates a frame
     try:
         node = EdgeNode(settings)
     except ModelError as exc:

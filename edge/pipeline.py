@@ -37,6 +37,7 @@ from edge.schedule import Reason, WindowSchedule
 from edge.settings import CameraConfig, EdgeSettings, SignSettings, WindowConfig
 from edge.sign import ArucoReader, OcrWorker, SignDetectorCue, SignVote, is_pause_text, marker_id
 from edge.sources import Frame
+from edge.verdicts import VerdictMemory
 from edge.zones import PresenceFilter, Zone, union_bbox
 from vision.clerk import CUE_CONFIDENCE, CUE_LABELS
 
@@ -331,6 +332,7 @@ class CameraPipeline:
         self.frames = 0
         self.aruco = ArucoReader()
         self.sign_cue = shared_sign_cue(settings.sign)
+        self.sign_verdicts = VerdictMemory()  # this camera's: the shared cue keeps no state
         self.ocr = ocr
         self._ocr_due: datetime | None = None
         self.windows: list[WindowAnalyser] = []
@@ -438,7 +440,8 @@ class CameraPipeline:
                 for i, dets in zip(due, fresh, strict=True):
                     gate, wa = self.gates[i], self.windows[i]
                     dets = gate.judge(wa, dets, thumb)
-                    gate.held = (self.sign_cue.rescore(image, dets, detector.source_sha256) if gate.sign_checks
+                    gate.held = (self.sign_cue.rescore(image, dets, detector.source_sha256, memory=self.sign_verdicts,
+                                                       window=i) if gate.sign_checks
                                  else [d for d in dets if d.label != "pause_sign"])
         with self.timer.stage("sign"):
             self._markers(image, due, status)

@@ -25,7 +25,7 @@ import logging
 import re
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +38,9 @@ import numpy.typing as npt
 from edge.detect import MANIFEST, Detection, ModelError, StageSpec, sha256_file, shipped_stage
 from edge.rules.engine import SignCue
 from edge.settings import SignSettings
-from vision.verifier import CropSpec, SignWiring, Suppression, rescore_signs
+from edge.verdicts import VerdictMemory
+from vision.boxes import FloatArray
+from vision.verifier import Box, CropSpec, SignWiring, Suppression, rescore_signs
 from vision.verifier import SignVerifier as CoreVerifier
 
 log = logging.getLogger(__name__)
@@ -211,8 +213,19 @@ class SignDetectorCue:
             return self.verifier_min_score
         return self.detector_min_score
 
-    def rescore(self, image: npt.NDArray[np.uint8], detections: list[Detection], detector_sha256: str | None
-                ) -> list[Detection]:
-        if not self.active(detector_sha256) or self.verifier is None:
+    def rescore(self, image: npt.NDArray[np.uint8], detections: list[Detection], detector_sha256: str | None,
+                *, memory: VerdictMemory | None = None, window: Hashable = None) -> list[Detection]:
+        """``memory``: the camera's verdicts, keyed by ``window``: a placard standing still on the counter is
+        judged once, not on every pass of its window (edge/verdicts.py)."""
+        verifier = self.verifier
+        if not self.active(detector_sha256) or verifier is None:
             return detections
-        return rescore_signs(self.verifier, self.verifier.wiring, image, detections)
+        if memory is None:
+            return rescore_signs(verifier, verifier.wiring, image, detections)
+
+        def remembered(boxes: list[Box]) -> FloatArray:
+            def sign_probs(todo: list[int]) -> list[float]:
+                return [float(p) for p in verifier.probs(image, [boxes[i] for i in todo])]
+            return np.asarray(memory.judge(window, image, boxes, sign_probs), np.float32)
+
+        return rescore_signs(verifier, verifier.wiring, image, detections, probs_of=remembered)

