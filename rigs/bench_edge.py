@@ -398,30 +398,40 @@ def realtime(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
     }
 
 
+def child_command(args: argparse.Namespace, cameras: int) -> list[str]:
+    """This bench for one camera count, in a process of its own, so that its peak RSS is that count's own."""
+    cmd = [sys.executable, "-m", "counterwatch.cli", "bench", "edge", "--config", args.config,
+           "--cameras", str(cameras), "--frames", str(args.frames)]
+    cmd += ["--video", args.video] if args.video else []
+    cmd += ["--imgsz", str(args.imgsz)] if args.imgsz else []
+    cmd += ["--crop-upscale", str(args.crop_upscale)] if args.crop_upscale else []
+    cmd += ["--precision", args.precision] if args.precision else []
+    cmd += ["--no-forced"] if args.no_forced else []
+    cmd += ["--realtime", str(args.realtime)] if args.realtime else []
+    return cmd
+
+
+def in_child(args: argparse.Namespace, cameras: int) -> dict[str, Any]:
+    done = subprocess.run(child_command(args, cameras), capture_output=True, text=True, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-2000:])
+    row: dict[str, Any] = json.loads(done.stdout)
+    return row
+
+
 def run(args: argparse.Namespace) -> int:
     tune_allocator()  # the node's allocator policy (counterwatch edge run sets it too)
     counts = [int(c) for c in str(args.cameras).split(",") if c.strip()]
     if args.realtime:
-        rows = [realtime(args, n) for n in counts]
-        print(json.dumps(rows[0] if len(rows) == 1 else rows, indent=2 if args.json else None))
+        if len(counts) == 1:
+            print(json.dumps(realtime(args, counts[0]), indent=2 if args.json else None))
+        else:
+            print(json.dumps([in_child(args, n) for n in counts], indent=2 if args.json else None))
         return 0
     if len(counts) == 1:
         result = measure(args, counts[0])
     else:
-        # One process per camera count, so that each peak RSS is that count's own.
-        rows = []
-        for n in counts:
-            cmd = [sys.executable, "-m", "counterwatch.cli", "bench", "edge", "--config", args.config,
-                   "--cameras", str(n), "--frames", str(args.frames)]
-            cmd += ["--video", args.video] if args.video else []
-            cmd += ["--imgsz", str(args.imgsz)] if args.imgsz else []
-            cmd += ["--crop-upscale", str(args.crop_upscale)] if args.crop_upscale else []
-            cmd += ["--precision", args.precision] if args.precision else []
-            cmd += ["--no-forced"] if args.no_forced else []
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
-            if done.returncode != 0:
-                raise SystemExit(done.stderr[-2000:])
-            rows.append(json.loads(done.stdout))
+        rows = [in_child(args, n) for n in counts]
         result = {"scaling": [{
             "cameras": r["cameras"], "loadavg": r["loadavg"],
             "cameras_per_core_at_rules_rates": r["cameras_per_core_at_rules_rates"],
@@ -440,7 +450,8 @@ def run(args: argparse.Namespace) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(DEFAULT_CONFIG), help="edge config whose first camera is replayed")
     parser.add_argument("--video", help="video to replay (default: the config's first camera source)")
-    parser.add_argument("--cameras", default="4", help="simulated cameras, or a list (1,2,4,8,16): one run each")
+    parser.add_argument("--cameras", default="4",
+                        help="simulated cameras, or a list (1,2,4,8,16): one run (and process) each")
     parser.add_argument("--frames", type=int, default=80, help="analysis frames per camera")
     parser.add_argument("--imgsz", type=int, help="override the detector input size")
     parser.add_argument("--crop-upscale", type=float, help="override detector.crop_upscale (per-window input size)")

@@ -35,6 +35,8 @@ def test_bench_edge_prints_json(office_clip: Path) -> None:
     assert result["forced"]["gated_out_fraction"] == 0 and result["forced"]["detector_passes"] == {"forced": 40}
     assert 0 <= result["rules"]["gated_out_fraction"] < 1
     assert result["peak_rss_mb"] > result["replay_buffer_mb"] > 0
+    # The pipelines' own peak (from model load on, less the replay buffer) is within the whole run's.
+    assert 0 < result["pipelines_peak_rss_mb"] <= result["peak_rss_mb_without_replay_buffer"] + 1  # two counters
     for name in ("rules", "forced"):  # clips are a cost per recording; the steady figure leaves them out
         p = result[name]
         assert 0 < p["ms_per_frame_without_clips"] <= p["ms_per_frame"]
@@ -50,3 +52,19 @@ def test_presence_shift_is_the_largest_gap_between_matching_changes() -> None:
     assert presence_shift(gated, full) == 2.0
     assert presence_shift(full, full) == 0.0
     assert presence_shift({"presence_changes": {"w1": [[0.0, False]], "w2": [[0.0, False]]}}, full) is None
+
+
+def test_each_camera_count_of_a_list_runs_in_a_process_of_its_own() -> None:
+    """A peak RSS only says something of one camera count when no other count ran in that process before."""
+    import argparse
+
+    from rigs.bench_edge import add_arguments, child_command
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--cameras", "1,4", "--realtime", "30", "--precision", "int8", "--no-forced"])
+    cmd = child_command(args, 4)
+    assert cmd[:3] == [sys.executable, "-m", "counterwatch.cli"]
+    joined = " ".join(cmd)
+    assert "--cameras 4 " in joined and "--realtime 30.0" in joined and "--precision int8" in joined
+    assert "--no-forced" in cmd and "1,4" not in joined
