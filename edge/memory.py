@@ -5,8 +5,7 @@ frames between them. glibc's default gives every thread that allocates an arena 
 core), and a freed frame buffer stays in the arena that held it, so each camera's threads pin their own few
 copies of a frame. Measured on the office clip (4 cameras at 1600x900, evidence on, the node itself): peak
 RSS 801 -> 746 MB with the arena cap, no change in CPU. A fixed mmap threshold (every frame handed back to
-the kernel when freed) took 30 MB more but cost ~15 % CPU in page faults, so it is left to glibc unless
-asked for.
+the kernel when freed) took 30 MB more but cost ~15 % CPU in page faults, so it stays glibc's.
 """
 
 from __future__ import annotations
@@ -17,13 +16,12 @@ import logging
 
 log = logging.getLogger(__name__)
 
-M_MMAP_THRESHOLD = -3  # mallopt parameters (malloc.h)
-M_ARENA_MAX = -8
+M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 
 
-def tune_allocator(*, arena_max: int = 2, mmap_threshold: int | None = None) -> bool:
-    """Cap malloc arenas and fix the mmap threshold (buffers above it, every frame, go straight back to the
-    kernel when freed). Call before the camera threads start. Returns whether the policy took effect."""
+def tune_allocator(*, arena_max: int = 2) -> bool:
+    """Cap malloc arenas at ``arena_max``. Call before the camera threads start. Returns whether the policy
+    took effect."""
     name = ctypes.util.find_library("c")
     if name is None:
         return False
@@ -34,8 +32,6 @@ def tune_allocator(*, arena_max: int = 2, mmap_threshold: int | None = None) -> 
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = bool(mallopt(M_ARENA_MAX, arena_max))
-    if mmap_threshold is not None:
-        ok = ok and bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold))
     if not ok:
         log.warning("mallopt refused the edge allocator policy; running with the C library's defaults")
     return ok

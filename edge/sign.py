@@ -39,8 +39,8 @@ from edge.detect import MANIFEST, Detection, ModelError, StageSpec, sha256_file,
 from edge.rules.engine import SignCue
 from edge.settings import SignSettings
 from edge.verdicts import VerdictMemory
-from vision.boxes import FloatArray
-from vision.verifier import Box, CropSpec, SignWiring, Suppression, rescore_signs
+from vision.boxes import Box, FloatArray
+from vision.verifier import CropSpec, SignWiring, Suppression, rescore_signs
 from vision.verifier import SignVerifier as CoreVerifier
 
 log = logging.getLogger(__name__)

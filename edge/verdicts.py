@@ -19,13 +19,12 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.motion import Grey, thumbnail
+from vision.boxes import Box
 from vision.presence import box_iou
 
 REUSE_IOU = 0.9  # a box this close to the judged one is the same candidate
 PATCH_WIDTH = 24  # the box's grey thumbnail, compared like a window's (AnalysisSettings defaults)
 PATCH_THRESHOLD, PATCH_MIN_FRACTION = 20, 0.01
-
-Box = Sequence[float]
 
 
 @dataclass(frozen=True)

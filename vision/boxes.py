@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
+Box = Sequence[float]  # x1, y1, x2, y2 in pixels
 
 
 def iou_matrix(a: FloatArray, b: FloatArray) -> FloatArray:

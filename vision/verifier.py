@@ -18,11 +18,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vision.boxes import FloatArray, IntArray
+from vision.boxes import Box, FloatArray, IntArray
 from vision.detector import Detection
 from vision.letterbox import PAD_VALUE, Image
-
-Box = Sequence[float]
 
 
 @dataclass(frozen=True)
