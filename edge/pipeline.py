@@ -229,13 +229,16 @@ class WindowAnalyser:
                 verdicts = stage.verdicts(image, clerks, objects)
                 self._stage_scores = (
                     stage_score(verdicts, "phone_use"),
-                    max(stage_score(verdicts, "eating")[0], stage_score(verdicts, "drinking")[0]),
+                    max(stage_score(verdicts, "eating")[0],
+                        stage_score(verdicts, "drinking")[0] if t.eating_includes_drink else 0.0),
                     stage_score(verdicts, "dozing")[0],
                 )
             (phone_verdict, eat_verdict, d_score) = self._stage_scores
             if stage.handles("phone_use"):
                 p_score, p_kind = phone_verdict
-            if stage.handles("eating") or stage.handles("drinking"):  # the 吃东西 rule takes either
+            # The 吃东西 rule takes the stage's eating column, and its drinking column only where the hall
+            # forbids drinking too (a sip of water at the counter is allowed by most halls' rules).
+            if stage.handles("eating") or (t.eating_includes_drink and stage.handles("drinking")):
                 e_score = eat_verdict
         else:
             self._stage_scores = None

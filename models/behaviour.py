@@ -1,6 +1,6 @@
 """The per-clerk second stage: a person crop (+ the detector's object cues) -> behaviour probabilities.
 
-One ONNX file (models/counterwatch-behaviour-v2.onnx) holds the frozen backbone and the trained head: the
+One ONNX file (models/counterwatch-behaviour-v3.onnx) holds the frozen backbone and the trained head: the
 shipped detector's own network up to its three neck outputs (P3/P4/P5, so the features already "know"
 phones, cups and food), global average + max pooling (optionally grid pooling and the detector head's crop
 scores, models/behaviour_onnx.py), then a linear (or one-hidden-layer) softmax head. Runtime is onnxruntime

@@ -11,7 +11,9 @@ and that person is ``phone_use``; everyone else is ``none``. Written as a YOLO p
 index :data:`models.behaviour.BEHAVIOURS`, images as symlinks) that ``counterwatch models evaluate
 --person-level`` reads like any other. ``features``: per person, the frozen feature graph's pooled neck
 features (global, plus a spatial grid with ``--grid``) of the crop and of its mirror image, plus the detector
-cues, cached per split and recipe as .npz (a finished split is never recomputed).
+cues, cached per split and recipe as .npz (a finished split is never recomputed). ``photos``: one-label
+photos in class folders (models/data/action_photos.py) become a person-level set whose subject is each
+photo's largest detected person (:func:`build_photos`).
 """
 
 from __future__ import annotations
@@ -100,14 +102,67 @@ def build_persons(name: str, images: Path, phone_classes: set[int], out: Path, d
             counts[f"{split}_phone_use"] = counts.get(f"{split}_phone_use", 0) + sum(flags)
             counts[f"{split}_phones_unassigned"] = counts.get(f"{split}_phones_unassigned", 0) + len(phones) - sum(
                 flags)
-    (out / "data.yaml").write_text(
-        "# person-level behaviour labels (models/behaviour_data.py)\npath: .\ntrain: images/train\n"
-        "val: images/val\nnames:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(BEHAVIOURS)))
+    _write_yaml(out)
     summary = {"set": name, "source": str(images), "detector": detector_path.name, "imgsz": detector.imgsz,
                "person_conf": PERSON_CONF,
                "counts": counts}
     (out / "PERSONS.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+PHOTO_SETS: dict[str, dict[str, str]] = {
+    # folder class -> behaviour; every other class of the set is a person doing something else ("none")
+    "stanford40-actions": {"phoning": "phone_use", "drinking": "drinking", "sleeping": "dozing"},
+    "statefarm-drivers": {"texting_right": "phone_use", "texting_left": "phone_use", "phone_right": "phone_use",
+                          "phone_left": "phone_use", "drinking": "drinking"},
+}
+
+
+def build_photos(name: str, root: Path, class_map: dict[str, str], out: Path, detector_path: Path = DETECTOR,
+                 imgsz: int | None = None) -> dict[str, object]:
+    """A person-level set from one-label photos (``root/<split>/<class>/<image>``, models/data/action_photos.py).
+
+    The photo's subject is the largest person box the detector finds at the edge's operating threshold, and
+    only the subject is labelled (another person in the photo may or may not share the action). Where the
+    detector finds nobody the whole photo is the subject's box, so the evaluation counts that person as
+    missed (presence recall) instead of silently dropping the photo."""
+    detector = OnnxDetector(detector_path, imgsz=imgsz)
+    counts: dict[str, int] = {}
+    for split in ("train", "val"):
+        if not (root / split).is_dir():
+            continue
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for path in sorted(p for p in (root / split).glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            behaviour = class_map.get(path.parent.name, "none")
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise ValueError(f"unreadable image {path}")
+            h, w = image.shape[:2]
+            persons, _ = detect_objects(detector, image)
+            if persons:
+                subject = max(persons, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+            else:
+                subject = (0.0, 0.0, float(w), float(h))
+                counts[f"{split}_no_person_detected"] = counts.get(f"{split}_no_person_detected", 0) + 1
+            link = out / "images" / split / path.name
+            if not link.exists():
+                os.symlink(path.resolve(), link)
+            (out / "labels" / split / f"{path.stem}.txt").write_text(
+                Box(BEHAVIOURS.index(behaviour), *subject).to_yolo(w, h) + "\n")
+            counts[f"{split}_{behaviour}"] = counts.get(f"{split}_{behaviour}", 0) + 1
+            counts[f"{split}_other_persons"] = counts.get(f"{split}_other_persons", 0) + max(0, len(persons) - 1)
+    _write_yaml(out)
+    summary = {"set": name, "source": str(root), "detector": detector_path.name, "imgsz": detector.imgsz,
+               "person_conf": PERSON_CONF, "class_map": class_map, "counts": dict(sorted(counts.items()))}
+    (out / "PERSONS.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _write_yaml(out: Path) -> None:
+    (out / "data.yaml").write_text(
+        "# person-level behaviour labels (models/behaviour_data.py)\npath: .\ntrain: images/train\n"
+        "val: images/val\nnames:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(BEHAVIOURS)))
 
 
 def variant_name(spec: CropSpec, grid: tuple[int, int] = (0, 0), crop_scores: bool = False, gray: bool = False
@@ -191,6 +246,11 @@ def main() -> int:
     a.add_argument("--phone-class", type=int, action="append", default=[])
     a.add_argument("--out", type=Path, required=True)
     a.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's, 320)")
+    ph = sub.add_parser("photos", help="one-label photos in class folders -> person-level set")
+    ph.add_argument("--set", required=True, choices=sorted(PHOTO_SETS))
+    ph.add_argument("--images", type=Path, required=True, help="<split>/<class>/<image> (models/data/action_photos.py)")
+    ph.add_argument("--out", type=Path, required=True)
+    ph.add_argument("--imgsz", type=int, default=None, help="detector input size (default: the model's, 320)")
     f = sub.add_parser("features")
     f.add_argument("--person-set", type=Path, required=True)
     f.add_argument("--cache", type=Path, default=ROOT / "var/behaviour/features")
@@ -206,6 +266,9 @@ def main() -> int:
     if args.cmd == "persons":
         print(json.dumps(build_persons(args.set, args.images, set(args.phone_class), args.out,
                                                   imgsz=args.imgsz), indent=2))
+    elif args.cmd == "photos":
+        print(json.dumps(build_photos(args.set, args.images, PHOTO_SETS[args.set], args.out, imgsz=args.imgsz),
+                         indent=2))
     else:
         log = args.cache / "features.log"
         args.cache.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +115,27 @@ def feature_model(detector: Path, size: int | None = None, grid: tuple[int, int]
     return model
 
 
+@dataclass(frozen=True)
+class OneVsRest:
+    """A behaviour's own two-class head ([rest, behaviour]) over the same standardised features + cues."""
+
+    behaviour: str
+    mean: np.ndarray
+    std: np.ndarray
+    weight: np.ndarray  # (F + cues, 2)
+    bias: np.ndarray  # (2,)
+
+
 def with_head(detector: Path, mean: np.ndarray, std: np.ndarray, weight: np.ndarray, bias: np.ndarray,
               classes: Sequence[str], metadata: dict[str, str] | None = None, *, size: int | None = None,
               grid: tuple[int, int] = (0, 0), crop_scores: bool = False, gray: bool = False,
-              hidden: tuple[np.ndarray, np.ndarray] | None = None) -> onnx.ModelProto:
+              hidden: tuple[np.ndarray, np.ndarray] | None = None,
+              one_vs_rest: Sequence[OneVsRest] = ()) -> onnx.ModelProto:
     """``weight`` (F + cues, K), ``bias`` (K,); mean/std over the same F + cues inputs. With ``hidden``
-    ``(W1 (F + cues, H), b1 (H,))``: logits = relu(x W1 + b1) weight + bias, ``weight`` then (H, K)."""
+    ``(W1 (F + cues, H), b1 (H,))``: logits = relu(x W1 + b1) weight + bias, ``weight`` then (H, K).
+    Each ``one_vs_rest`` head adds one column after the K: its behaviour's P against everything else (a
+    two-class linear softmax on the same inputs, standardised its own way), so a behaviour learnt from
+    other sets joins without refitting the main head. ``classes`` names all K + extra columns."""
     model = feature_model(detector, size, grid, crop_scores, gray)
     graph = model.graph
     graph.input.append(helper.make_tensor_value_info("cues", TensorProto.FLOAT, ["batch", None]))
@@ -143,8 +159,25 @@ def with_head(detector: Path, mean: np.ndarray, std: np.ndarray, weight: np.ndar
     graph.node.extend([
         helper.make_node("MatMul", [top, "bh_w"], ["bh_logits0"]),
         helper.make_node("Add", ["bh_logits0", "bh_b"], ["bh_logits"]),
-        helper.make_node("Softmax", ["bh_logits"], ["probs"], axis=1),
+        helper.make_node("Softmax", ["bh_logits"], ["probs" if not one_vs_rest else "bh_main"], axis=1),
     ])
+    if one_vs_rest:
+        columns = ["bh_main"]
+        for i, h in enumerate(one_vs_rest):
+            n = f"bh_ovr{i}"
+            for name, arr in ((f"{n}_mean", h.mean), (f"{n}_std", h.std), (f"{n}_w", h.weight), (f"{n}_b", h.bias)):
+                graph.initializer.append(numpy_helper.from_array(np.asarray(arr, np.float32), name))
+            graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), f"{n}_col"))
+            graph.node.extend([
+                helper.make_node("Sub", ["bh_x", f"{n}_mean"], [f"{n}_xc"]),
+                helper.make_node("Div", [f"{n}_xc", f"{n}_std"], [f"{n}_xs"]),
+                helper.make_node("MatMul", [f"{n}_xs", f"{n}_w"], [f"{n}_l0"]),
+                helper.make_node("Add", [f"{n}_l0", f"{n}_b"], [f"{n}_l"]),
+                helper.make_node("Softmax", [f"{n}_l"], [f"{n}_p"], axis=1),
+                helper.make_node("Gather", [f"{n}_p", f"{n}_col"], [f"{n}_p1"], axis=1),
+            ])
+            columns.append(f"{n}_p1")
+        graph.node.append(helper.make_node("Concat", columns, ["probs"], axis=1))
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", len(classes)]))
     graph.output.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", None]))

@@ -1,7 +1,7 @@
 """Ship the behaviour stage: ONNX (frozen detector features + trained head) into models/, person-level
 evaluation on every set's val split (never seen by training or threshold choice), manifest entry.
 
-    python -m models.behaviour_release --run var/behaviour/runs/bh-v2 \
+    python -m models.behaviour_release --run var/behaviour/runs/bh-v3 \
         --set suspisense-phone=/work/data/behave/person-level/suspisense-phone@320 \
         --set phone-usage-bwssytems=/work/data/behave/person-level/phone-usage-bwssytems@640 \
         --set clerk-clips=/work/data/behave/person-level/clerk-clips@640
@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 
 from models.behaviour import BehaviourModel, CropSpec
-from models.behaviour_onnx import with_head
+from models.behaviour_onnx import OneVsRest, with_head
 from models.behaviour_sample import build_ci_sample
 from models.evaluate_person import Stage, evaluate
 from models.infer import OnnxDetector
@@ -30,7 +30,7 @@ from models.manifest import AcceptanceCheck, BehaviourInput, BehaviourStage, Tra
 from models.person_metrics import PersonEvaluation
 
 ROOT = Path(__file__).resolve().parents[1]
-NAME = "counterwatch-behaviour-v2.onnx"
+NAME = "counterwatch-behaviour-v3.onnx"
 CI_SAMPLE = "ci-sample"
 TARGET = {"phone_use": (0.85, 0.85), "eating": (0.75, 0.75), "drinking": (0.75, 0.75), "dozing": (0.80, 0.80)}
 
@@ -83,16 +83,18 @@ def main(args: argparse.Namespace) -> int:
     spec = CropSpec(summary["size"], summary.get("margin", args.margin))
     grid = (int(summary.get("grid", [0, 0])[0]), int(summary.get("grid", [0, 0])[1]))
     hidden = (head["w1"], head["b1"]) if "w1" in head else None
+    extras = [OneVsRest(b, head[f"ovr_{b}_mean"], head[f"ovr_{b}_std"], head[f"ovr_{b}_w"], head[f"ovr_{b}_b"])
+              for b in summary.get("one_vs_rest", {})]
     model = with_head(detector_path, head["mean"], head["std"], head["w"], head["b"], classes,
                       {"detector_sha256": manifest.sha256, "crop": f"{spec.size}px margin {spec.margin}",
                        "head": f"{summary.get('config', 'lr')}, grid {grid[0]}x{grid[1]}"},
                       size=spec.size, grid=grid, crop_scores=bool(summary.get("crop_scores")),
-                      gray=bool(summary.get("gray")), hidden=hidden)
+                      gray=bool(summary.get("gray")), hidden=hidden, one_vs_rest=extras)
     out = args.models / NAME
     onnx.save(model, str(out))
-    old = args.models / "counterwatch-behaviour-v1.onnx"
-    if old.exists() and old != out:
-        old.unlink()  # the manifest names one behaviour file; the superseded one is not shipped twice
+    for old in args.models.glob("counterwatch-behaviour-v*.onnx"):
+        if old != out:
+            old.unlink()  # the manifest names one behaviour file; a superseded one is not shipped twice
     runtime = BehaviourModel(out, spec, classes)
     x = np.random.default_rng(0).random((8, 3, spec.size, spec.size), dtype=np.float32)
     runtime.run(x, np.zeros((8, 3), np.float32))
@@ -128,7 +130,7 @@ def main(args: argparse.Namespace) -> int:
                                                             "gray", "config",
                                                             "features", "head", "l2", "cue_scale", "flip_augment",
                                                             "cv_target_precision", "thresholds", "cv",
-                                                            "configs_tried") if k in summary}),
+                                                            "configs_tried", "one_vs_rest") if k in summary}),
         data_counts={"train_persons": summary["per_class"], "train_persons_per_set": summary["per_set"],
                      "train_groups": summary["groups"]},
         ms_per_crop_mean=ms_crop, metrics=metrics, caveats=args.caveat)

@@ -14,6 +14,10 @@ hidden ReLU layer (``mlp<H>``), both with L2 and balanced class weights, on stan
 (the 3 detector cues weighted up by ``--cue-scale``). Mirrored-crop features (``Xf`` in the cache) are added
 as extra training rows of the same group, never as held-out rows. Resumable: each config's CV result is
 appended to ``cv.jsonl`` and not recomputed; an existing ``head.npz`` means done.
+
+``--one-vs-rest dozing:0.03 --ovr-sets ...`` adds a column per behaviour from its own two-class head
+(:func:`one_vs_rest`), trained on other sets than the main head: the photo sets teach dozing, while the
+phone_use head stays fitted on the footage it was chosen on.
 """
 
 from __future__ import annotations
@@ -290,7 +294,7 @@ def main(args: argparse.Namespace) -> int:
         "crop_scores": cfg.features.endswith("+det"), "gray": gray_variant(args.variant), "config": cfg.key,
         "features": cfg.features,
         "head": cfg.head, "l2": cfg.l2, "cue_scale": args.cue_scale, "flip_augment": flipped,
-        "classes": classes, "persons": len(y),
+        "classes": list(classes), "persons": len(y),
         "per_class": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "per_set": {s: int((data["set"] == s).sum()) for s in args.sets},
         "groups": len(set(group_of(str(n)) for n in data["image"])),
@@ -299,17 +303,62 @@ def main(args: argparse.Namespace) -> int:
         "cv": {c: best[c] for c in classes if c != "none"},
         "configs_tried": {k: v["score"] for k, v in done.items()},
     }
-    arrays: dict[str, Any] = {"mean": mean, "std": std, "classes": np.asarray(classes)}
+    arrays: dict[str, Any] = {"mean": mean, "std": std}
     if cfg.hidden:
         arrays.update(w1=head.params[0], b1=head.params[1], w=head.params[2], b=head.params[3])
     else:
         arrays.update(w=head.params[0], b=head.params[1])
+    summary["one_vs_rest"] = {}
+    for text in args.one_vs_rest:
+        behaviour, l2 = text.split(":")
+        extra, extra_arrays = one_vs_rest(args, behaviour, float(l2), cfg.features, det_columns)
+        summary["one_vs_rest"][behaviour] = extra
+        summary["classes"].append(behaviour)
+        summary["per_class"][behaviour] = extra["train_persons"]
+        thresholds[behaviour] = extra["threshold"]
+        arrays.update(extra_arrays)
+    arrays["classes"] = np.asarray(summary["classes"])
     np.savez(head_path, **arrays)
     (args.run / "summary.json").write_text(json.dumps(summary, indent=2))
     with log.open("a") as f:
         f.write(json.dumps(summary) + "\n")
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def one_vs_rest(args: argparse.Namespace, behaviour: str, l2: float, features: str, det_columns: int
+                ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A behaviour's own two-class head ([rest, behaviour], LR, balanced) on ``--ovr-sets``' train splits,
+    over the main head's feature subset; threshold from grouped 5-fold CV at the behaviour's target
+    precision, then refitted on all of them. Lets a behaviour that only other sets label (dozing in the
+    photo sets) join without the main head's phone_use decision being refitted on those photos."""
+    data = load(args.cache, args.ovr_sets, "train", args.variant)
+    yb = (data["y"] == BEHAVIOURS.index(behaviour)).astype(np.int64)
+    x_raw = design(data, features, det_columns=det_columns)
+    n_scaled = data["C"].shape[1] + (det_columns if features.endswith("+det") else 0)
+    fold = folds_of(data["image"])
+    oof = np.zeros(len(yb))
+    for f in range(int(fold.max()) + 1):
+        tr, te = fold != f, fold == f
+        mean, std = standardiser(x_raw[tr], n_scaled, args.cue_scale)
+        w, b = fit((x_raw[tr] - mean) / std, yb[tr], 2, l2)
+        oof[te] = predict((x_raw[te] - mean) / std, w, b)[:, 1]
+    thr, p, r = threshold_at_precision(oof, yb == 1, TARGET_PRECISION.get(behaviour, 0.85))
+    mean, std = standardiser(x_raw, n_scaled, args.cue_scale)
+    w, b = fit((x_raw - mean) / std, yb, 2, l2)
+    sets = data["set"]
+    summary = {
+        "sets": args.ovr_sets, "l2": l2, "features": features, "train_persons": int(yb.sum()),
+        "rest_persons": int((yb == 0).sum()), "threshold": round(thr, 4), "cv_precision": round(p, 4),
+        "cv_recall": round(r, 4),
+        "cv_recall_per_set": {str(s): round(float(((oof >= thr) & (yb == 1) & (sets == s)).sum()
+                                                  / ((yb == 1) & (sets == s)).sum()), 4)
+                              for s in args.ovr_sets if ((yb == 1) & (sets == s)).any()},
+        "cv_false_positives_per_set": {str(s): int(((oof >= thr) & (yb == 0) & (sets == s)).sum())
+                                       for s in args.ovr_sets},
+    }
+    prefix = f"ovr_{behaviour}_"
+    return summary, {f"{prefix}mean": mean, f"{prefix}std": std, f"{prefix}w": w, f"{prefix}b": b}
 
 
 def parse_variant(variant: str) -> tuple[int, float, tuple[int, int], bool]:
@@ -334,6 +383,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--configs", nargs="+", default=list(DEFAULT_CONFIGS), metavar="FEATURES:HEAD:L2")
     p.add_argument("--cue-scale", type=float, default=10.0, help="weight of the detector cues vs the features")
     p.add_argument("--no-flip", action="store_true", help="do not add the mirrored crops as training rows")
+    p.add_argument("--one-vs-rest", nargs="*", default=[], metavar="BEHAVIOUR:L2",
+                   help="add a column for BEHAVIOUR from its own two-class head trained on --ovr-sets")
+    p.add_argument("--ovr-sets", nargs="*", default=[], help="the sets the one-vs-rest heads train on")
     return p
 
 

@@ -3,6 +3,7 @@ class-name mapping, the ONNX head against numpy."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -14,8 +15,18 @@ import pytest
 from edge.detect import Detection
 from models.behaviour import BEHAVIOURS, CropSpec, ObjectBox, cues_for, cut
 from models.behaviour_data import assign_phones
-from models.behaviour_onnx import NECK_OUTPUTS, feature_model, feature_width, to_gray, with_head
-from models.behaviour_train import fit, fit_mlp, group_of, parse_variant, predict, predict_mlp, threshold_at_precision
+from models.behaviour_onnx import NECK_OUTPUTS, OneVsRest, feature_model, feature_width, to_gray, with_head
+from models.behaviour_train import (
+    GLOBAL_WIDTH,
+    fit,
+    fit_mlp,
+    group_of,
+    one_vs_rest,
+    parse_variant,
+    predict,
+    predict_mlp,
+    threshold_at_precision,
+)
 from models.data.labels import Box
 from models.evaluate_person import behaviour_of, decide, load_items
 from models.person_metrics import MISSED, PersonAccumulator
@@ -143,6 +154,44 @@ def test_onnx_head_equals_numpy_on_the_detector_features() -> None:
     assert feats.shape == (2, f)
     want = predict((np.concatenate([feats, cues], axis=1) - mean) / std, w, b)
     assert np.allclose(probs, want, atol=1e-4)
+
+
+def test_a_one_vs_rest_column_is_its_own_two_class_head_on_the_same_inputs() -> None:
+    """v3: [none, phone_use] from the main softmax, then P(dozing) from dozing's own [rest, dozing] head."""
+    rng = np.random.default_rng(4)
+    f = 2 * (64 + 128 + 256)
+    mean, std = rng.normal(size=f + 3), rng.uniform(0.5, 2, size=f + 3)
+    w, b = rng.normal(size=(f + 3, 2)) * 0.05, rng.normal(size=2)
+    extra = OneVsRest("dozing", rng.normal(size=f + 3), rng.uniform(0.5, 2, size=f + 3),
+                      rng.normal(size=(f + 3, 2)) * 0.05, rng.normal(size=2))
+    model = with_head(DETECTOR, mean, std, w, b, ["none", "phone_use", "dozing"], one_vs_rest=[extra])
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    images = rng.random((3, 3, 96, 96), dtype=np.float32)
+    cues = rng.random((3, 3), dtype=np.float32)
+    probs, feats = sess.run(["probs", "features"], {"images": images, "cues": cues})
+    x = np.concatenate([feats, cues], axis=1)
+    main = predict((x - mean) / std, w, b)
+    dozing = predict((x - extra.mean) / extra.std, extra.weight, extra.bias)[:, 1]
+    assert probs.shape == (3, 3)
+    assert np.allclose(probs[:, :2], main, atol=1e-4) and np.allclose(probs[:, 2], dozing, atol=1e-4)
+
+
+def test_one_vs_rest_head_trains_on_its_own_sets(tmp_path: Path) -> None:
+    """The dozing head learns from the sets it is given (grouped CV threshold, then refit on all)."""
+    rng = np.random.default_rng(5)
+    for name, n, dozers in (("photos", 240, 60), ("footage", 160, 0)):
+        y = np.zeros(n, np.int64)
+        y[:dozers] = BEHAVIOURS.index("dozing")
+        x = rng.normal(size=(n, GLOBAL_WIDTH)).astype(np.float32)
+        x[:dozers, :40] += 3.0  # cleanly separable on some columns
+        np.savez(tmp_path / f"{name}-train-s160m10g0x0.npz", X=x, C=rng.random((n, 3)).astype(np.float32), y=y,
+                 image=np.asarray([f"{name}{i}.jpg" for i in range(n)]))
+    args = argparse.Namespace(cache=tmp_path, variant="s160m10g0x0", ovr_sets=["photos", "footage"], cue_scale=10.0)
+    summary, arrays = one_vs_rest(args, "dozing", 0.1, "global", 0)
+    assert summary["train_persons"] == 60 and summary["rest_persons"] == 340
+    assert summary["cv_recall"] > 0.9 and summary["cv_precision"] >= 0.8
+    assert summary["cv_false_positives_per_set"]["footage"] == 0
+    assert arrays["ovr_dozing_w"].shape == (GLOBAL_WIDTH + 3, 2)
 
 
 def test_grid_cells_are_means_of_the_neck_maps() -> None:
