@@ -223,22 +223,22 @@ class WindowAnalyser:
         p_score, p_kind = phone_score(clerks, phones)
         e_score, d_score = eating_score(clerks, food), 0.0
         if stage is not None and image is not None and clerks:  # second stage on the clerks' crops
+            # The 吃东西 rule takes the stage's eating column, and its drinking column only where the hall
+            # forbids drinking too (a sip of water at the counter is allowed by most halls' rules).
+            eat_columns = ("eating", "drinking") if t.eating_includes_drink else ("eating",)
             if fresh or self._stage_scores is None:
                 self.stage_at = at
                 objects = cues if cues is not None else [d for d in dets if d.label in CUE_LABELS]
                 verdicts = stage.verdicts(image, clerks, objects)
                 self._stage_scores = (
                     stage_score(verdicts, "phone_use"),
-                    max(stage_score(verdicts, "eating")[0],
-                        stage_score(verdicts, "drinking")[0] if t.eating_includes_drink else 0.0),
+                    max(stage_score(verdicts, c)[0] for c in eat_columns),
                     stage_score(verdicts, "dozing")[0],
                 )
             (phone_verdict, eat_verdict, d_score) = self._stage_scores
             if stage.handles("phone_use"):
                 p_score, p_kind = phone_verdict
-            # The 吃东西 rule takes the stage's eating column, and its drinking column only where the hall
-            # forbids drinking too (a sip of water at the counter is allowed by most halls' rules).
-            if stage.handles("eating") or (t.eating_includes_drink and stage.handles("drinking")):
+            if any(stage.handles(c) for c in eat_columns):
                 e_score = eat_verdict
         else:
             self._stage_scores = None

@@ -28,7 +28,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from scipy.optimize import minimize
@@ -334,28 +334,18 @@ def one_vs_rest(args: argparse.Namespace, behaviour: str, l2: float, features: s
     photo sets) join without the main head's phone_use decision being refitted on those photos."""
     data = load(args.cache, args.ovr_sets, "train", args.variant)
     yb = (data["y"] == BEHAVIOURS.index(behaviour)).astype(np.int64)
+    cfg = Config(features, "lr", l2, flip=False)
+    oof, cv = cross_validate(cfg, data, yb, ["none", behaviour], folds_of(data["image"]), args.cue_scale,
+                             flip=False, det_columns=det_columns)
     x_raw = design(data, features, det_columns=det_columns)
-    n_scaled = data["C"].shape[1] + (det_columns if features.endswith("+det") else 0)
-    fold = folds_of(data["image"])
-    oof = np.zeros(len(yb))
-    for f in range(int(fold.max()) + 1):
-        tr, te = fold != f, fold == f
-        mean, std = standardiser(x_raw[tr], n_scaled, args.cue_scale)
-        w, b = fit((x_raw[tr] - mean) / std, yb[tr], 2, l2)
-        oof[te] = predict((x_raw[te] - mean) / std, w, b)[:, 1]
-    thr, p, r = threshold_at_precision(oof, yb == 1, TARGET_PRECISION.get(behaviour, 0.85))
-    mean, std = standardiser(x_raw, n_scaled, args.cue_scale)
+    mean, std = standardiser(x_raw, scaled_columns(cfg, data, det_columns), args.cue_scale)
     w, b = fit((x_raw - mean) / std, yb, 2, l2)
-    sets = data["set"]
+    result = cast(dict[str, Any], cv[behaviour])  # cross_validate's per-behaviour figures
+    sets, above = data["set"], oof[:, 1] >= result["threshold"]
     summary = {
         "sets": args.ovr_sets, "l2": l2, "features": features, "train_persons": int(yb.sum()),
-        "rest_persons": int((yb == 0).sum()), "threshold": round(thr, 4), "cv_precision": round(p, 4),
-        "cv_recall": round(r, 4),
-        "cv_recall_per_set": {str(s): round(float(((oof >= thr) & (yb == 1) & (sets == s)).sum()
-                                                  / ((yb == 1) & (sets == s)).sum()), 4)
-                              for s in args.ovr_sets if ((yb == 1) & (sets == s)).any()},
-        "cv_false_positives_per_set": {str(s): int(((oof >= thr) & (yb == 0) & (sets == s)).sum())
-                                       for s in args.ovr_sets},
+        "rest_persons": int((yb == 0).sum()), **result,
+        "cv_false_positives_per_set": {str(s): int((above & (yb == 0) & (sets == s)).sum()) for s in args.ovr_sets},
     }
     prefix = f"ovr_{behaviour}_"
     return summary, {f"{prefix}mean": mean, f"{prefix}std": std, f"{prefix}w": w, f"{prefix}b": b}
