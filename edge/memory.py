@@ -35,3 +35,19 @@ def tune_allocator(*, arena_max: int = 2) -> bool:
     if not ok:
         log.warning("mallopt refused the edge allocator policy; running with the C library's defaults")
     return ok
+
+
+def release_free_memory() -> bool:
+    """Hand the heap's free pages back to the kernel (glibc ``malloc_trim``). For after a burst that
+    allocated far more than the steady state holds, such as a clip's encode: glibc keeps what a thread
+    freed in its arena for reuse, and a node that encodes one clip in a while would keep a clip's worth
+    of encoder buffers resident for nothing. Returns whether anything was released."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return False
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return bool(trim(0))

@@ -9,17 +9,18 @@ declare -A SYSTEM_PACKAGES=(
   [mosquitto-clients]=/usr/bin/mosquitto_pub
   [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 )
-declare -A TEST_PACKAGES=(
-  [chromium]=/usr/bin/chromium
-  [postgresql]=/usr/lib/postgresql
-  [fonts-wqy-zenhei]=/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
-)
-declare -A TRAIN_PACKAGES=(
+# The CJK fonts the synthetic pause signs are rendered in (models/data/signs.py): training renders them,
+# and so do the tests of the sign data (training and holdout font families, glyph coverage).
+declare -A SIGN_FONT_PACKAGES=(
   [fonts-arphic-ukai]=/usr/share/fonts/truetype/arphic/ukai.ttc
   [fonts-arphic-uming]=/usr/share/fonts/truetype/arphic/uming.ttc
   [fonts-noto-cjk]=/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
   [fonts-wqy-zenhei]=/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
   [fonts-lxgw-wenkai]=/usr/share/fonts/truetype/lxgw-wenkai/LXGWWenKai-Regular.ttf
+)
+declare -A TEST_PACKAGES=(
+  [chromium]=/usr/bin/chromium
+  [postgresql]=/usr/lib/postgresql
 )
 
 log() { printf '\033[1;34m[counterwatch]\033[0m %s\n' "$*" >&2; }
@@ -68,8 +69,8 @@ cw_setup() {
   _apt_install SYSTEM_PACKAGES
   case "$what" in
     runtime) _venv "$VENV" ocr ;;
-    test)    _apt_install TEST_PACKAGES; _venv "$VENV" ocr,test ;;
-    train)   _apt_install TRAIN_PACKAGES; _venv "$VENV_TRAIN" train ;;
+    test)    _apt_install TEST_PACKAGES; _apt_install SIGN_FONT_PACKAGES; _venv "$VENV" ocr,test ;;
+    train)   _apt_install SIGN_FONT_PACKAGES; _venv "$VENV_TRAIN" train ;;
     *) log "unknown setup target $what"; exit 2 ;;
   esac
 }

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vision.letterbox import PAD_VALUE, FloatArray, Image, letterbox_into
+from vision.session import cpu_session
 
 Box = tuple[float, float, float, float]
 
@@ -87,13 +88,7 @@ class BehaviourNet:
 
     def __init__(self, path: str | Path, size: int, margin: float, classes: Sequence[str],
                  threads: int | None = 1) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.size, self.margin, self.classes = size, margin, tuple(classes)
 
     def run(self, crops: FloatArray, cues: FloatArray) -> FloatArray:

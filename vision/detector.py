@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 
 from vision.boxes import FloatArray, batched_nms
 from vision.identity import ModelError, parse_imgsz, parse_names, sha256_file, version_of
 from vision.letterbox import Image, Letterbox, letterbox_into
+from vision.session import cpu_session
 from vision.taxonomy import CLASS_ID, label_of
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
@@ -64,11 +64,7 @@ class Detector:
         self.sha256 = sha256_file(path)
         if sha256 is not None and sha256 != self.sha256:
             raise ModelError(f"model {path} has sha256 {self.sha256}, expected {sha256}")
-        opts = ort.SessionOptions()
-        if threads:  # 0: onnxruntime's default (every core), for offline evaluation
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.names = parse_names(meta.get("names"))
         self.imgsz = parse_imgsz(meta.get("imgsz"))

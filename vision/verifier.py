@@ -21,6 +21,7 @@ import numpy.typing as npt
 from vision.boxes import Box, FloatArray, IntArray
 from vision.detector import Detection
 from vision.letterbox import PAD_VALUE, Image
+from vision.session import cpu_session
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,7 @@ class SignVerifier:
     (each call builds its own blob; ORT's run is thread-safe)."""
 
     def __init__(self, path: Path, spec: CropSpec, threads: int | None = 1) -> None:
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        if threads:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.crop_spec = spec
 

@@ -1,26 +1,26 @@
 """H.264 MP4 that plays in a browser: libx264, yuv420p, even dimensions, moov atom first (+faststart).
 
-Clips are recorded as *fragmented* MP4 first (:class:`FragmentWriter`): a header, then one self-contained
-fragment (moof + mdat, starting on a keyframe) per second, each pushed to the file as soon as it is
-complete. A process killed mid-recording therefore leaves a file whose complete fragments are valid video;
-:func:`remux_faststart` turns the complete part of such a file (or of a finished one) into the ordinary
-faststart MP4 that is uploaded, without re-encoding.
+Clips are recorded as a *frame log* first (:class:`FrameLog`): the evidence JPEGs appended to a spool file
+as they come, each complete record on disk before the next frame. A process killed mid-recording
+therefore leaves every frame it had; :func:`encode_frame_log` turns the complete part of such a log (or of
+a finished one) into the ordinary faststart MP4 that is uploaded.
 """
 
 from __future__ import annotations
 
-import io
+import itertools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import av
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 X264 = {"preset": "veryfast", "tune": "zerolatency", "threads": "1"}  # 1: CPU on the worker thread
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
 
 class ClipError(Exception):
@@ -57,84 +57,67 @@ def write_mp4(frames: Iterable[npt.NDArray[np.uint8]], path: Path, fps: float, *
     return n
 
 
-class FragmentWriter:
-    """Fragmented H.264 MP4 written frame by frame; a keyframe (hence a flushed fragment) every second."""
+class FrameLog:
+    """A clip being recorded: its frames appended to the spool as they come, as the JPEGs they already are.
 
-    def __init__(self, path: Path, fps: float, *, crf: int = 28) -> None:
+    Each record is a 4-byte big-endian length and one JPEG, handed to the OS as soon as it is written, so a
+    process killed mid-recording leaves every frame but possibly the last. No encoder is open while a clip
+    records (an x264 encoder at 1280x720 holds ~24 MB, and demo thresholds keep several clips of a camera
+    open at once); the H.264 encode happens once, when the recording is over (:func:`encode_frame_log`).
+    """
+
+    def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.rate, self.crf = path, _rate(fps), crf
+        self.path = path
         self.frames = 0
-        self._container = av.open(str(path), mode="w", format="mp4", options=FRAGMENTED)
-        self._stream: av.VideoStream | None = None
+        self._file = path.open("ab")
 
-    def add(self, image: npt.NDArray[np.uint8]) -> None:
-        if self._stream is None:
-            h, w = image.shape[:2]
-            stream = self._container.add_stream("libx264", rate=self.rate)
-            stream.pix_fmt = "yuv420p"
-            stream.width, stream.height = w - w % 2, h - h % 2
-            stream.codec_context.gop_size = max(1, round(self.rate))  # fragment length: what a kill can cost
-            stream.options = {"crf": str(self.crf), **X264}
-            self._stream = stream
-        stream = self._stream
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[: stream.height, : stream.width]),
-                                           format="bgr24")
-        frame.pts = self.frames
-        frame.time_base = 1 / self.rate
-        for packet in stream.encode(frame):
-            self._container.mux(packet)
+    def add(self, jpeg: bytes) -> None:
+        self._file.write(struct.pack(">I", len(jpeg)) + jpeg)
+        self._file.flush()
         self.frames += 1
 
     def close(self) -> None:
-        if self._stream is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        self._container.close()
+        self._file.close()
 
 
-def complete_prefix(data: bytes) -> int:
-    """Length of the leading run of complete top-level MP4 boxes, cut before a fragment header (moof)
-    whose media data did not make it: what a recording killed mid-write can be trusted up to."""
-    offset = good = 0
-    while offset + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[offset:offset + 8])
-        if size == 1 and offset + 16 <= len(data):
-            size = struct.unpack(">Q", data[offset + 8:offset + 16])[0]
-        if size < 8 or offset + size > len(data):  # size 0 ("to the end") is an unfinished box too
-            break
-        offset += size
-        if kind != b"moof":
-            good = offset
-    return good
+def logged_frames(log: BinaryIO) -> Iterator[bytes]:
+    """The complete JPEG records of a frame log, in order, read one at a time: a record cut by a kill, and
+    anything after a record that is not a JPEG, is not trusted."""
+    while len(head := log.read(4)) == 4:
+        (size,) = struct.unpack(">I", head)
+        record = log.read(size)
+        if size < 4 or len(record) < size or not (record.startswith(b"\xff\xd8") and record.endswith(b"\xff\xd9")):
+            return
+        yield record
 
 
-def remux_faststart(src: Path, dst: Path) -> int:
-    """Copy the complete video of a (possibly truncated) fragmented MP4 into a faststart MP4 at ``dst``,
-    written under a temporary name first. Returns the number of frames; raises :class:`ClipError` when
-    there is none."""
-    data = src.read_bytes()
-    usable = data[:complete_prefix(data)]
-    tmp = dst.with_suffix(".part.mp4")
-    n = 0
-    try:
-        with av.open(io.BytesIO(usable), mode="r", format="mp4") as source:
-            if not source.streams.video:
-                raise ClipError(f"{src.name}: no video stream")
-            video = source.streams.video[0]
-            packets = [p for p in source.demux(video) if p.dts is not None]
-            if not packets:
-                raise ClipError(f"{src.name}: no complete fragment ({len(data)} bytes on disk)")
-            with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
-                stream = out.add_stream_from_template(video)
-                for packet in packets:
-                    packet.stream = stream
-                    out.mux(packet)
-                    n += 1
-    except av.FFmpegError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ClipError(f"{src.name}: {exc}") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    tmp.replace(dst)
-    return n
+def _decoded(records: Iterable[bytes]) -> Iterator[npt.NDArray[np.uint8]]:
+    size: tuple[int, int] | None = None
+    for record in records:
+        image = cv2.imdecode(np.frombuffer(record, np.uint8), cv2.IMREAD_COLOR)
+        if image is None:
+            continue  # a damaged frame costs that frame, not the clip
+        h, w = image.shape[:2]
+        if size is None:
+            size = (w, h)
+        elif (w, h) != size:  # the camera changed resolution mid-clip: one stream has one size
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        yield image  # type: ignore[misc]
+
+
+def encode_frame_log(src: Path, dst: Path, fps: float) -> int:
+    """The complete frames of a (possibly cut-short) frame log -> the faststart MP4 at ``dst``, written
+    under a temporary name first. Returns the number of frames; raises :class:`ClipError` when there is
+    none to encode."""
+    with src.open("rb") as log:
+        images = _decoded(logged_frames(log))  # a frame at a time: a clip is never whole in memory
+        first = next(images, None)
+        if first is None:
+            raise ClipError(f"{src.name}: no complete frame that decodes ({src.stat().st_size} bytes on disk)")
+        try:
+            return write_mp4(itertools.chain([first], images), dst, fps)
+        except av.FFmpegError as exc:
+            raise ClipError(f"{src.name}: {exc}") from exc
+        finally:
+            dst.with_suffix(".part.mp4").unlink(missing_ok=True)  # there only when the encode failed

@@ -4,14 +4,15 @@ Every analysed frame enters a ring of JPEG-compressed frames covering the pre-ro
 frames of ~100 kB, a few MB per camera instead of hundreds for raw frames). Customer heads are blurred
 *before* a frame enters the ring, so no unblurred customer face is ever written. An evidence request takes
 the pre-roll, keeps collecting for the post-roll, and a worker thread records it as it comes into a
-fragmented MP4 in the spool (durable job record first, see :mod:`edge.evidence.spool`); when the post-roll
-is over the recording is remuxed into the uploadable faststart MP4 and reported as an :class:`EvidenceReady`
-(path, sha256) through a callback. A JPEG snapshot with the relevant boxes is written immediately.
+frame log in the spool (durable job record first, see :mod:`edge.evidence.spool`); when the post-roll is
+over the recording is encoded into the uploadable faststart MP4 on the node's one encoder thread and
+reported as an :class:`EvidenceReady` (path, sha256) through a callback. A JPEG snapshot with the relevant
+boxes is written immediately.
 
 Events of one camera sent on the same frame (several windows crossing a threshold together, an
 unattended and an absence alert of one desk) want the very same seconds of video: the first one's
-recording is encoded once and the others' spool files are hard links to it, so a kill mid-recording
-leaves each of them the same recoverable fragments (:mod:`edge.evidence.spool`).
+recording is logged and encoded once and the others' spool files are hard links to it, so a kill
+mid-recording leaves each of them the same recoverable frames (:mod:`edge.evidence.spool`).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,11 +36,17 @@ import numpy.typing as npt
 
 from broker.payloads import EventMessage, EvidenceRef
 from edge.detect import Detection
-from edge.evidence.clip import FragmentWriter
+from edge.evidence.clip import FrameLog
 from edge.evidence.spool import ClipJob, ClipSpool, EvidenceReady, finalise
+from edge.memory import release_free_memory
 from edge.zones import Zone
 
 log = logging.getLogger(__name__)
+
+# One H.264 encode at a time for the whole node: an open x264 encoder is the largest thing a clip costs
+# (~24 MB at 1280x720), and a recording needs none until it is over (edge.evidence.clip.FrameLog). The
+# thread's name starts with "evidence-", as the recorders' do: the edge bench counts them as clip CPU.
+_ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evidence-encode")
 
 COLOURS = {"person": (0, 200, 0), "phone": (0, 0, 255), "food": (0, 140, 255), "drink": (255, 140, 0),
            "pause_sign": (255, 0, 255), "slipper": (0, 255, 255), "shoe": (200, 200, 200)}
@@ -106,8 +115,9 @@ class EvidenceRecorder:
         # is the same recording, None to stop the worker.
         self._work: queue.Queue[tuple[ClipJob, bytes | ClipJob | None] | None] = queue.Queue()
         self._open: set[str] = set()  # clips requested and not yet handed over (or failed)
+        self._encodes: list[Future[None]] = []  # this camera's clips on the node's encoder
         self._lock = threading.Lock()
-        self._worker = threading.Thread(target=self._encode_loop, name=f"evidence-{camera}", daemon=True)
+        self._worker = threading.Thread(target=self._record_loop, name=f"evidence-{camera}", daemon=True)
         self._worker.start()
 
     def snapshot_scale(self, width: int) -> float:
@@ -198,9 +208,13 @@ class EvidenceRecorder:
         self._pending = []
 
     def close(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
         self.flush()
         self._work.put(None)
         self._worker.join(timeout)
+        with self._lock:
+            encodes = list(self._encodes)
+        wait(encodes, max(0.0, deadline - time.monotonic()))
 
     @property
     def busy(self) -> bool:
@@ -209,55 +223,76 @@ class EvidenceRecorder:
             return bool(self._open)
 
     def _link(self, job: ClipJob, twin: ClipJob) -> None:
-        """The twin's recording is the job's (one inode, two names): a kill leaves both the same fragments."""
-        target = self.spool.fragments(twin)
+        """The twin's recording is the job's (one inode, two names): a kill leaves both the same frames."""
+        target = self.spool.frame_log(twin)
         target.unlink(missing_ok=True)
-        os.link(self.spool.fragments(job), target)
+        os.link(self.spool.frame_log(job), target)
 
-    def _encode_loop(self) -> None:
-        writers: dict[str, FragmentWriter | None] = {}  # None: that clip failed; its frames are skipped
+    def _handed_over(self, jobs: Sequence[ClipJob]) -> None:
+        with self._lock:
+            self._open.difference_update(each.evidence_id for each in jobs)
+
+    def _record_loop(self) -> None:
+        logs: dict[str, FrameLog | None] = {}  # None: that clip failed; its frames are skipped
         twins: dict[str, list[ClipJob]] = {}  # recording evidence id -> the clips that share it
         while (item := self._work.get()) is not None:
             job, data = item
             key = job.evidence_id
             done = [job] if data is None else []
+            encoding = False
             try:
                 if isinstance(data, ClipJob):
                     twins.setdefault(key, []).append(data)
-                    if writers.get(key) is not None:  # recording already: link now (else when it opens)
+                    if logs.get(key) is not None:  # recording already: link now (else when it opens)
                         self._link(job, data)
                     continue
                 if data is not None:
-                    if key not in writers:
-                        writers[key] = None  # a writer that cannot even be opened fails the clip once
-                        writers[key] = FragmentWriter(self.spool.fragments(job), self.fps)
+                    if key not in logs:
+                        logs[key] = None  # a log that cannot even be opened fails the clip once
+                        logs[key] = FrameLog(self.spool.frame_log(job))
                         for twin in twins.get(key, []):
                             self._link(job, twin)
-                    writer = writers[key]
-                    if writer is not None:
-                        writer.add(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))  # type: ignore[arg-type]
+                    frame_log = logs[key]
+                    if frame_log is not None:
+                        frame_log.add(data)
                     continue
                 done += twins.pop(key, [])
-                if key not in writers:  # not one frame (the source ended at once): nothing to keep
+                if key not in logs:  # not one frame (the source ended at once): nothing to keep
                     for each in done:
                         log.warning("clip %s: no frames to record; event %s has no clip", each.evidence_id,
                                     each.event.event_id)
                         self.spool.release(each)
                     continue
-                writer = writers.pop(key)
-                if writer is None:
+                frame_log = logs.pop(key)
+                if frame_log is None:
                     log.error("clip %s: recording failed; its job stays in the spool for recovery", key)
                     continue
-                writer.close()
+                frame_log.close()
                 for each in done:
                     each.recorded = True
                     self.spool.save(each)
-                    self.on_ready(finalise(each, self.spool, self.out_dir))
+                with self._lock:
+                    self._encodes = [f for f in self._encodes if not f.done()]
+                    self._encodes.append(_ENCODER.submit(self._encode, done))
+                encoding = True
             except Exception:
                 log.exception("clip %s could not be written; its job stays in the spool for recovery", key)
                 if isinstance(data, bytes):
-                    writers[key] = None
+                    logs[key] = None
             finally:
-                if done:
-                    with self._lock:
-                        self._open.difference_update(each.evidence_id for each in done)
+                if done and not encoding:
+                    self._handed_over(done)
+
+    def _encode(self, done: list[ClipJob]) -> None:
+        """On the node's encoder thread: one H.264 encode of the recording, shared by its twins."""
+        try:
+            first = finalise(done[0], self.spool, self.out_dir)
+            self.on_ready(first)
+            for twin in done[1:]:
+                self.on_ready(finalise(twin, self.spool, self.out_dir, same_as=first))
+        except Exception:
+            log.exception("clip %s could not be encoded; its job stays in the spool for recovery",
+                          done[0].evidence_id)
+        finally:
+            release_free_memory()
+            self._handed_over(done)

@@ -1,4 +1,4 @@
-"""Crash-safe clips: a durable job record per clip beside its fragmented recording, and recovery at start.
+"""Crash-safe clips: a durable job record per clip beside its frame log, and recovery at start.
 
 A clip is recorded for seconds after its event started, then encoded and handed to the outbox; an edge
 killed in between must neither lose the clip silently nor upload half a file. So each clip has, in
@@ -6,12 +6,13 @@ killed in between must neither lose the clip silently nor upload half a file. So
 
 * ``<evidence id>.json``: the job record (the event as sent with its start, fps, whether the recording
   was closed cleanly, and the uploadable clip's reference once it exists), replaced atomically;
-* ``<evidence id>.frag.mp4``: the recording, fragmented MP4 whose complete fragments survive a kill.
+* ``<evidence id>.frames``: the recording, a frame log (:class:`edge.evidence.clip.FrameLog`) whose
+  complete frames survive a kill.
 
 Both go once the event message carrying the clip is in the outbox. Whatever is left at start is finished
 by :func:`recover`: a finished clip is handed to the outbox again (idempotent by evidence id), a cut-short
-recording is remuxed to a playable MP4 and flagged ``clip_status: truncated`` on its event, and a recording
-with no complete fragment is reported ``clip_status: lost`` (and counted) rather than silently missing.
+recording is encoded to a playable MP4 and flagged ``clip_status: truncated`` on its event, and a recording
+with no complete frame is reported ``clip_status: lost`` (and counted) rather than silently missing.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +30,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from broker.payloads import EventMessage, EvidenceRef
-from edge.evidence.clip import ClipError, remux_faststart
+from edge.evidence.clip import ClipError, encode_frame_log
 
 log = logging.getLogger(__name__)
 
@@ -58,15 +60,15 @@ class ClipSpool:
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         # Owner-only: recordings and job records of people at work. The directory's 0700 also covers the
-        # fragment files the recorder writes with the process umask.
+        # frame logs the recorder writes with the process umask.
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
 
     def record(self, evidence_id: str) -> Path:
         return self.dir / f"{evidence_id}.json"
 
-    def fragments(self, job: ClipJob) -> Path:
-        return self.dir / f"{job.evidence_id}.frag.mp4"
+    def frame_log(self, job: ClipJob) -> Path:
+        return self.dir / f"{job.evidence_id}.frames"
 
     def save(self, job: ClipJob) -> None:
         """Replace the job record atomically and durably (a kill leaves the old or the new one)."""
@@ -84,14 +86,22 @@ class ClipSpool:
             os.close(fd)
 
     def release(self, job: ClipJob) -> None:
-        self.fragments(job).unlink(missing_ok=True)
+        self.frame_log(job).unlink(missing_ok=True)
         self.record(job.evidence_id).unlink(missing_ok=True)
 
 
-def finalise(job: ClipJob, spool: ClipSpool, out_dir: Path) -> EvidenceReady:
-    """The recording -> the faststart MP4 that is uploaded; its reference is recorded in the job."""
+def finalise(job: ClipJob, spool: ClipSpool, out_dir: Path, *, same_as: EvidenceReady | None = None) -> EvidenceReady:
+    """The recording -> the faststart MP4 that is uploaded; its reference is recorded in the job.
+    ``same_as``: a clip already encoded from this very recording (events sent on one frame), copied
+    under this clip's name instead of encoding the same frames again."""
     path = out_dir / f"{job.evidence_id}.mp4"
-    frames = remux_faststart(spool.fragments(job), path)
+    if same_as is None:
+        frames = encode_frame_log(spool.frame_log(job), path, job.fps)
+    else:
+        tmp = path.with_suffix(".part.mp4")
+        shutil.copyfile(same_as.path, tmp)
+        tmp.replace(path)
+        frames = round((same_as.ref.duration_s or 0.0) * job.fps)
     os.chmod(path, 0o600)
     data = path.read_bytes()
     job.ref = EvidenceRef(kind="clip", id=job.evidence_id, sha256=hashlib.sha256(data).hexdigest(),
@@ -140,7 +150,7 @@ def recover(evidence_dir: Path, deliver: Deliver) -> RecoveryReport:
                 log.error("evidence spool: unreadable clip job %s (%s): clip lost", record.name, exc)
                 report.lost += 1
                 record.unlink(missing_ok=True)
-                record.with_suffix(".frag.mp4").unlink(missing_ok=True)
+                record.with_suffix(".frames").unlink(missing_ok=True)
                 continue
             _recover_job(job, spool, out_dir, deliver, report)
     return report

@@ -88,7 +88,8 @@ PALETTES: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...] = (
 def available_faces(families: tuple[str, ...]) -> list[FontFace]:
     faces = [f for fam in families for f in FONT_FAMILIES[fam] if Path(f.path).exists()]
     if not faces:
-        raise FileNotFoundError(f"no CJK font of families {families} installed (./cw setup train installs them)")
+        raise FileNotFoundError(f"no CJK font of families {families} installed "
+                                "(./cw setup test and ./cw setup train install them)")
     return faces
 
 

@@ -1,18 +1,21 @@
-"""Crash-safe clips, fast: real fragmented MP4s cut where a kill could cut them, recovered to playable
+"""Crash-safe clips, fast: real frame logs cut where a kill could cut them, recovered to playable
 faststart MP4s (or reported lost), and the recorder's spool jobs from request to release."""
 
 from __future__ import annotations
 
 import hashlib
+import io
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import pytest
 
 from broker.payloads import EventMessage
 from edge.evidence import ClipJob, EvidenceReady, EvidenceRecorder, recover
-from edge.evidence.clip import ClipError, FragmentWriter, complete_prefix, remux_faststart
+from edge.evidence.clip import ClipError, FrameLog, encode_frame_log, logged_frames
 from edge.evidence.spool import ClipSpool
 from tests.edge.evidence_support import event_message
 from tests.edge.test_evidence import frames, probe
@@ -21,14 +24,14 @@ T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 FPS = 5
 
 
-def fragmented(path: Path, n: int) -> list[int]:
+def logged(path: Path, n: int) -> list[int]:
     """Record ``n`` frames; returns the file size after each frame (what a kill at that moment leaves)."""
-    writer = FragmentWriter(path, FPS)
+    frame_log = FrameLog(path)
     sizes = []
     for img in frames(n):
-        writer.add(img)
+        frame_log.add(cv2.imencode(".jpg", img)[1].tobytes())
         sizes.append(path.stat().st_size)
-    writer.close()
+    frame_log.close()
     return sizes
 
 
@@ -37,47 +40,44 @@ def faststart(path: Path) -> bool:
     return 0 <= data.find(b"moov") < data.find(b"mdat")
 
 
-def test_fragments_reach_the_disk_while_recording(tmp_path: Path) -> None:
-    sizes = fragmented(tmp_path / "a.frag.mp4", 23)
-    # A keyframe per second: the file grows by a complete fragment every 5 frames, not only at the end.
-    assert len(set(sizes)) >= 4
-    assert sizes[4] < sizes[9] < sizes[14] < sizes[-1]
+def test_every_frame_reaches_the_disk_while_recording(tmp_path: Path) -> None:
+    sizes = logged(tmp_path / "a.frames", 23)
+    assert all(a < b for a, b in itertools.pairwise(sizes))  # on disk frame by frame, not at the end
+    with (tmp_path / "a.frames").open("rb") as log:
+        assert len(list(logged_frames(log))) == 23
 
 
-@pytest.mark.parametrize("whole", [1, 2, 4, 6])
-def test_truncated_recording_remuxes_to_playable_faststart_mp4(tmp_path: Path, whole: int) -> None:
-    src = tmp_path / "a.frag.mp4"
-    sizes = fragmented(src, 40)
-    ends = sorted(set(sizes))  # where the file stood after each flushed fragment (the first: the header)
-    data = src.read_bytes()
-    cut = tmp_path / "cut.frag.mp4"
-    cut.write_bytes(data[: (ends[whole] + ends[whole + 1]) // 2])  # killed halfway through a fragment
+@pytest.mark.parametrize("whole", [1, 2, 7, 39])
+def test_truncated_recording_encodes_to_playable_faststart_mp4(tmp_path: Path, whole: int) -> None:
+    src = tmp_path / "a.frames"
+    sizes = logged(src, 40)
+    cut = tmp_path / "cut.frames"
+    cut.write_bytes(src.read_bytes()[: (sizes[whole - 1] + sizes[whole]) // 2] if whole < 40 else src.read_bytes())
     out = tmp_path / "clip.mp4"
-    n = remux_faststart(cut, out)
+    n = encode_frame_log(cut, out, FPS)
     codec, pix, decoded, duration, size = probe(out)
     assert (codec, pix, size) == ("h264", "yuv420p", (320, 240))
-    assert decoded == n and 0 < n < 40  # only whole fragments, each decodable from its keyframe
-    assert n == sizes.index(ends[whole])  # ... all of them: every frame before the cut fragment
+    assert decoded == n == whole  # every frame written in full before the kill, and no other
     assert abs(duration - n / FPS) < 0.25
     assert faststart(out) and not out.with_suffix(".part.mp4").exists()
 
 
-def test_complete_recording_keeps_every_frame(tmp_path: Path) -> None:
-    src = tmp_path / "a.frag.mp4"
-    fragmented(src, 23)
-    assert complete_prefix(src.read_bytes()) == src.stat().st_size
-    out = tmp_path / "clip.mp4"
-    assert remux_faststart(src, out) == 23
-    assert probe(out)[2] == 23 and faststart(out)
+def test_a_damaged_record_ends_what_is_trusted(tmp_path: Path) -> None:
+    src = tmp_path / "a.frames"
+    sizes = logged(src, 12)
+    data = bytearray(src.read_bytes())
+    data[sizes[4] + 4:sizes[4] + 6] = b"XX"  # the sixth frame is no JPEG any more
+    assert len(list(logged_frames(io.BytesIO(bytes(data))))) == 5
+    assert list(logged_frames(io.BytesIO(b""))) == list(logged_frames(io.BytesIO(b"\0\0\0"))) == []
 
 
-def test_recording_without_a_complete_fragment_is_an_error_not_a_file(tmp_path: Path) -> None:
-    src = tmp_path / "a.frag.mp4"
-    sizes = fragmented(src, 12)
-    src.write_bytes(src.read_bytes()[: sizes[0] + 40])  # header and the start of the first fragment
+def test_recording_without_a_complete_frame_is_an_error_not_a_file(tmp_path: Path) -> None:
+    src = tmp_path / "a.frames"
+    sizes = logged(src, 12)
+    src.write_bytes(src.read_bytes()[: sizes[0] - 40])  # killed while the first frame was written
     out = tmp_path / "clip.mp4"
     with pytest.raises(ClipError):
-        remux_faststart(src, out)
+        encode_frame_log(src, out, FPS)
     assert not out.exists() and not out.with_suffix(".part.mp4").exists()
 
 
@@ -93,18 +93,18 @@ def test_recover_finishes_truncated_reports_lost_and_cleans_up(tmp_path: Path) -
     spool = ClipSpool(cam / "spool")
     # 1. killed mid-recording, 3 s in: recovered, truncated.
     cut = _job(spool, "event-cut-0001")
-    fragmented(spool.fragments(cut), 20)
-    full = spool.fragments(cut).read_bytes()
-    spool.fragments(cut).write_bytes(full[: int(len(full) * 0.7)])
-    # 2. killed before the first fragment reached the disk: lost, and said so.
+    sizes = logged(spool.frame_log(cut), 20)
+    full = spool.frame_log(cut).read_bytes()
+    spool.frame_log(cut).write_bytes(full[: int(len(full) * 0.7)])
+    # 2. killed before the first frame reached the disk: lost, and said so.
     lost = _job(spool, "event-lost-0002")
-    spool.fragments(lost).write_bytes(full[:900])
+    spool.frame_log(lost).write_bytes(full[: sizes[0] - 10])
     # 3. recording closed, killed before the upload MP4 was made: recovered whole.
     whole = _job(spool, "event-whole-0003", recorded=True)
-    fragmented(spool.fragments(whole), 15)
+    logged(spool.frame_log(whole), 15)
     # 4. finished and handed to the outbox, killed before the event message: re-sent as it was.
     done = _job(spool, "event-done-0004", recorded=True)
-    fragmented(spool.fragments(done), 10)
+    logged(spool.frame_log(done), 10)
     from edge.evidence.spool import finalise
 
     ready_before = finalise(done, spool, cam)
@@ -192,13 +192,13 @@ def test_events_sent_on_one_frame_share_one_recording(tmp_path: Path) -> None:
     for i, img in enumerate(imgs[15:20], start=15):
         rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
     deadline = threading.Event()
-    a, b = (rec.spool.fragments(ClipJob.model_validate_json(rec.spool.record(f"{e.event_id}-clip").read_bytes()))
+    a, b = (rec.spool.frame_log(ClipJob.model_validate_json(rec.spool.record(f"{e.event_id}-clip").read_bytes()))
             for e in (first, second))
     for _ in range(200):  # the worker links the second recording to the first once it has opened
         if b.exists():
             break
         deadline.wait(0.05)
-    # Mid-recording, one file under both names: a kill now leaves each job the same recoverable fragments.
+    # Mid-recording, one file under both names: a kill now leaves each job the same recoverable frames.
     assert a.stat().st_ino == b.stat().st_ino and a.stat().st_nlink == 2
     for i, img in enumerate(imgs[20:], start=20):
         rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
@@ -209,7 +209,7 @@ def test_events_sent_on_one_frame_share_one_recording(tmp_path: Path) -> None:
     assert set(by_event) == {first.event_id, second.event_id}
     one, two = by_event[first.event_id], by_event[second.event_id]
     assert one.path != two.path and one.ref.id != two.ref.id
-    assert one.ref.sha256 == two.ref.sha256  # the same recording, remuxed under each clip's name
+    assert one.ref.sha256 == two.ref.sha256  # the same recording, encoded once, under each clip's name
     assert probe(two.path)[2] == 11 + 15 and faststart(two.path)
     for r in ready:
         assert r.job is not None and r.job.recorded
@@ -221,10 +221,10 @@ def test_a_kill_while_two_events_share_a_recording_recovers_both(tmp_path: Path)
     cam = tmp_path / "cam1"
     spool = ClipSpool(cam / "spool")
     first, second = _job(spool, "event-one-0001"), _job(spool, "event-two-0002")
-    fragmented(spool.fragments(first), 20)
-    full = spool.fragments(first).read_bytes()
-    spool.fragments(first).write_bytes(full[: int(len(full) * 0.7)])  # killed mid-recording
-    spool.fragments(second).hardlink_to(spool.fragments(first))
+    logged(spool.frame_log(first), 20)
+    full = spool.frame_log(first).read_bytes()
+    spool.frame_log(first).write_bytes(full[: int(len(full) * 0.7)])  # killed mid-recording
+    spool.frame_log(second).hardlink_to(spool.frame_log(first))
     delivered: list[tuple[EvidenceReady | None, EventMessage]] = []
     report = recover(tmp_path, lambda r, m: delivered.append((r, m)))
     assert (report.recovered, report.truncated, report.lost) == (2, 2, 0)

@@ -3,7 +3,7 @@
 Real parts throughout: ``counterwatch edge run`` as a child process on the office CCTV clip, the project's
 Mosquitto, and the dashboard (its FastAPI app under uvicorn for evidence uploads, its ingest consumer into a
 real database). The kill is timed from the edge's own spool: the moment a clip's job record exists, its
-recording has a fragment on disk and is not finished yet. After the restart every event of the killed run is
+recording has a frame on disk and is not finished yet. After the restart every event of the killed run is
 in the database once; every clip is uploaded, matches its hash and decodes at a plausible length (a clip
 cut by the kill says ``clip_status: truncated``), or is reported lost; the heartbeat counts what happened;
 no partial file is left behind."""
@@ -11,6 +11,7 @@ no partial file is left behind."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import signal
 import subprocess
@@ -34,7 +35,7 @@ from dashboard.db.models import DeadLetter, Device, Event, Evidence
 from dashboard.ingest.consumer import IngestConsumer
 from dashboard.settings import DashboardSettings, MqttSettings
 from edge.evidence import ClipJob
-from edge.evidence.clip import complete_prefix
+from edge.evidence.clip import logged_frames
 from tests.dashboard.helpers import register
 from tests.edge.test_e2e import edge_config, outbox_payloads
 from tests.support.http import serve_app
@@ -77,15 +78,15 @@ def start_edge(config: Path, log: Path) -> subprocess.Popen[bytes]:
 
 
 def recording(spool: Path) -> list[ClipJob]:
-    """Clip jobs caught mid-recording: job record durable, at least one fragment on disk, not closed."""
+    """Clip jobs caught mid-recording: job record durable, at least one frame on disk, not closed."""
     caught = []
     for record in spool.glob("*.json"):
         try:
             job = ClipJob.model_validate_json(record.read_bytes())
-            data = (spool / f"{job.evidence_id}.frag.mp4").read_bytes()
+            data = (spool / f"{job.evidence_id}.frames").read_bytes()
         except (OSError, ValueError):
             continue  # being written right now
-        if not job.recorded and b"mdat" in data[:complete_prefix(data)]:
+        if not job.recorded and next(logged_frames(io.BytesIO(data)), None) is not None:
             caught.append(job)
     return caught
 
