@@ -33,6 +33,21 @@ def match(pred_boxes: npt.NDArray[np.float32], pred_scores: npt.NDArray[np.float
     return tp
 
 
+def roc_auc(scores: npt.ArrayLike, positive: npt.ArrayLike) -> float:
+    """Area under the ROC curve: the chance that a random positive outscores a random negative, ties
+    counting half (Mann-Whitney U from average ranks). NaN when either side is empty."""
+    s, y = np.asarray(scores, dtype=np.float64), np.asarray(positive, dtype=bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(s, kind="stable")
+    ranks = np.empty(len(s))
+    ranks[order] = np.arange(1, len(s) + 1)
+    _, inverse = np.unique(s, return_inverse=True)
+    ranks = (np.bincount(inverse, weights=ranks) / np.bincount(inverse))[inverse]  # ties share their mean rank
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
 def average_precision(recall: npt.NDArray[np.float64], precision: npt.NDArray[np.float64]) -> float:
     """All-point interpolated AP from a PR curve ordered by decreasing score."""
     if len(recall) == 0:
