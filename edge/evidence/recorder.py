@@ -17,6 +17,7 @@ mid-recording leaves each of them the same recoverable frames (:mod:`edge.eviden
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -277,8 +278,11 @@ class EvidenceRecorder:
                 encoding = True
             except Exception:
                 log.exception("clip %s could not be written; its job stays in the spool for recovery", key)
-                if isinstance(data, bytes):
-                    logs[key] = None
+                if isinstance(data, bytes):  # a frame could not be logged (disk full?): the clip stops here
+                    broken, logs[key] = logs.get(key), None
+                    if broken is not None:
+                        with contextlib.suppress(OSError):  # what it holds stays: recovery makes it a truncated clip
+                            broken.close()
             finally:
                 if done and not encoding:
                     self._handed_over(done)

@@ -230,3 +230,47 @@ def test_a_kill_while_two_events_share_a_recording_recovers_both(tmp_path: Path)
     assert (report.recovered, report.truncated, report.lost) == (2, 2, 0)
     assert all(r is not None and m.details["clip_status"] == "truncated" and 0 < probe(r.path)[2] < 20
                for r, m in delivered)
+
+
+def test_a_frame_that_cannot_be_logged_ends_that_clip_and_not_the_recorder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logged_so_far = {"n": 0}
+    real_add = FrameLog.add
+
+    def add(self: FrameLog, jpeg: bytes) -> None:
+        logged_so_far["n"] += 1
+        if logged_so_far["n"] == 8:
+            raise OSError(28, "No space left on device")
+        real_add(self, jpeg)
+
+    monkeypatch.setattr(FrameLog, "add", add)
+    ready: list[EvidenceReady] = []
+    got = threading.Event()
+
+    def on_ready(r: EvidenceReady) -> None:
+        ready.append(r)
+        got.set()
+
+    cam = tmp_path / "cam1"
+    rec = EvidenceRecorder("cam1", cam, fps=FPS, pre_roll_s=2, post_roll_s=3, on_ready=on_ready)
+    imgs = frames(80)
+    for i, img in enumerate(imgs[:15]):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    rec.request_clip(event_message("event-full-0001", T0 + timedelta(seconds=14 / FPS)))
+    for i, img in enumerate(imgs[15:40], start=15):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    # The recorder goes on: the next event's clip is recorded and handed over whole.
+    rec.request_clip(event_message("event-next-0002", T0 + timedelta(seconds=39 / FPS)))
+    for i, img in enumerate(imgs[40:], start=40):
+        rec.add_frame(img, T0 + timedelta(seconds=i / FPS))
+    assert got.wait(60)
+    rec.close()
+    assert [r.event_id for r in ready] == ["event-next-0002"] and probe(ready[0].path)[2] == 11 + 15
+    rec.release(ready[0].job)  # type: ignore[arg-type]
+    # The first clip's job and its seven logged frames stayed in the spool: the next start recovers them.
+    delivered: list[tuple[EvidenceReady | None, EventMessage]] = []
+    report = recover(tmp_path, lambda r, m: delivered.append((r, m)))
+    assert (report.recovered, report.truncated, report.lost) == (1, 1, 0)
+    (clip, message), = delivered
+    assert message.event_id == "event-full-0001" and message.details["clip_status"] == "truncated"
+    assert clip is not None and probe(clip.path)[2] == 7
