@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-X264 = {"preset": "veryfast", "tune": "zerolatency", "threads": "1"}  # 1: CPU on the worker thread
+X264 = {"preset": "veryfast", "tune": "zerolatency", "threads": "1"}  # 1: CPU on the encoding thread
+MAX_FRAME_BYTES = 32 << 20  # a frame-log record claiming more is damage, not a JPEG
 
 
 class ClipError(Exception):
@@ -86,8 +87,10 @@ def logged_frames(log: BinaryIO) -> Iterator[bytes]:
     anything after a record that is not a JPEG, is not trusted."""
     while len(head := log.read(4)) == 4:
         (size,) = struct.unpack(">I", head)
+        if not 4 <= size <= MAX_FRAME_BYTES:
+            return
         record = log.read(size)
-        if size < 4 or len(record) < size or not (record.startswith(b"\xff\xd8") and record.endswith(b"\xff\xd9")):
+        if len(record) < size or not (record.startswith(b"\xff\xd8") and record.endswith(b"\xff\xd9")):
             return
         yield record
 

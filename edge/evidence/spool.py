@@ -138,7 +138,8 @@ def recover(evidence_dir: Path, deliver: Deliver) -> RecoveryReport:
     report = RecoveryReport()
     for spool_dir in sorted(evidence_dir.glob("*/spool")):
         out_dir = spool_dir.parent
-        for junk in [*out_dir.glob("*.part.mp4"), *spool_dir.glob("*.tmp")]:
+        # Half-written files, and recordings of a version before frame logs (their jobs are reported lost).
+        for junk in [*out_dir.glob("*.part.mp4"), *spool_dir.glob("*.tmp"), *spool_dir.glob("*.frag.mp4")]:
             junk.unlink(missing_ok=True)
             report.removed.append(junk)
         spool = ClipSpool(spool_dir)

@@ -69,6 +69,9 @@ def test_a_damaged_record_ends_what_is_trusted(tmp_path: Path) -> None:
     data[sizes[4] + 4:sizes[4] + 6] = b"XX"  # the sixth frame is no JPEG any more
     assert len(list(logged_frames(io.BytesIO(bytes(data))))) == 5
     assert list(logged_frames(io.BytesIO(b""))) == list(logged_frames(io.BytesIO(b"\0\0\0"))) == []
+    claims_4gb = b"\xff\xff\xff\xff" + b"\xff\xd8" + b"\0" * 100  # a damaged length is not read as a record
+    assert list(logged_frames(io.BytesIO(bytes(data[:sizes[1]]) + claims_4gb))) == list(
+        logged_frames(io.BytesIO(bytes(data[:sizes[1]]))))
 
 
 def test_recording_without_a_complete_frame_is_an_error_not_a_file(tmp_path: Path) -> None:
@@ -108,6 +111,9 @@ def test_recover_finishes_truncated_reports_lost_and_cleans_up(tmp_path: Path) -
     from edge.evidence.spool import finalise
 
     ready_before = finalise(done, spool, cam)
+    # 5. a recording of a version before frame logs (a fragmented MP4): lost, said so, and not left behind.
+    _job(spool, "event-old-0005")
+    (spool.dir / "event-old-0005-clip.frag.mp4").write_bytes(b"\0\0\0\x18ftypisom")
     # Half-written files of the killed run.
     (cam / "event-x-clip.part.mp4").write_bytes(b"\0" * 100)
     (spool.dir / "event-y-clip.json.tmp").write_bytes(b"{")
@@ -115,9 +121,10 @@ def test_recover_finishes_truncated_reports_lost_and_cleans_up(tmp_path: Path) -
     delivered: list[tuple[EvidenceReady | None, EventMessage]] = []
     report = recover(tmp_path, lambda ready, message: delivered.append((ready, message)))
 
-    assert (report.recovered, report.truncated, report.lost, len(report.removed)) == (3, 1, 1, 2)
+    assert (report.recovered, report.truncated, report.lost, len(report.removed)) == (3, 1, 2, 3)
     by_event = {m.event_id: (r, m) for r, m in delivered}
-    assert len(by_event) == len(delivered) == 4
+    assert len(by_event) == len(delivered) == 5
+    assert by_event["event-old-0005"][0] is None and by_event["event-old-0005"][1].details["clip_status"] == "lost"
     for event_id, status in (("event-cut-0001", "truncated"), ("event-whole-0003", None),
                              ("event-done-0004", None)):
         ready, message = by_event[event_id]
