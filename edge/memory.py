@@ -13,22 +13,30 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # mallopt parameter (malloc.h)
 
 
+def _glibc_function(name: str) -> Any | None:
+    """``name`` from the C library when it is glibc's allocator API; None elsewhere (musl, macOS: their
+    allocator, their defaults)."""
+    library = ctypes.util.find_library("c")
+    if library is None:
+        return None
+    try:
+        return getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def tune_allocator(*, arena_max: int = 2) -> bool:
     """Cap malloc arenas at ``arena_max``. Call before the camera threads start. Returns whether the policy
     took effect."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): its allocator, its defaults
+    mallopt = _glibc_function("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = bool(mallopt(M_ARENA_MAX, arena_max))
@@ -42,12 +50,8 @@ def release_free_memory() -> bool:
     allocated far more than the steady state holds, such as a clip's encode: glibc keeps what a thread
     freed in its arena for reuse, and a node that encodes one clip in a while would keep a clip's worth
     of encoder buffers resident for nothing. Returns whether anything was released."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
+    trim = _glibc_function("malloc_trim")
+    if trim is None:
         return False
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
     return bool(trim(0))

@@ -69,14 +69,11 @@ class FrameLog:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self.frames = 0
         self._file = path.open("ab")
 
     def add(self, jpeg: bytes) -> None:
         self._file.write(struct.pack(">I", len(jpeg)) + jpeg)
         self._file.flush()
-        self.frames += 1
 
     def close(self) -> None:
         self._file.close()
